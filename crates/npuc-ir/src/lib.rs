@@ -13,13 +13,24 @@
 //! in an arena indexed by [`ValueId`] and edges point into it (see [`Graph`]).
 
 pub mod constant;
+pub mod dot;
 pub mod error;
 pub mod graph;
 pub mod op;
+pub mod parse;
+pub mod print;
+pub mod shape;
+pub mod stats;
 pub mod types;
+pub mod verify;
 
 pub use constant::Constant;
+pub use dot::to_dot;
 pub use error::IrError;
 pub use graph::{Edge, Graph, Metadata, Module, OpId, Operation, Signature, Value, ValueId};
 pub use op::*;
+pub use parse::{parse_graph, parse_module};
+pub use print::{print_graph, print_module, PrintOptions};
+pub use shape::{infer, infer_output_types, InferredType};
 pub use types::*;
+pub use verify::{verify_graph, verify_module};

@@ -1,0 +1,360 @@
+//! The verifier: structural and type invariants every [`Graph`] must hold between stages.
+//!
+//! [`verify_graph`] checks, in this order (the first violation is reported):
+//! 1. every id an op or the graph interface names is in the value arena;
+//! 2. every value is produced at most once, and producer links agree with op results;
+//! 3. the op graph is acyclic;
+//! 4. each referenced value on its own: at most [`MAX_TENSOR_ELEMENTS`] elements, constant
+//!    data of the right size, consistent quantization;
+//! 5. graph inputs are neither produced by an op nor constants;
+//! 6. every operand and graph output is defined (produced by an op, a graph input, a
+//!    constant or a variable);
+//! 7. every non-opaque op's result dtypes and shapes equal what [`crate::shape::infer`]
+//!    derives (which also checks operand counts, dtypes and shape operands), except for
+//!    ops touching a value with a run-time dimension (`shape_signature` -1), whose static
+//!    shapes are placeholders, and ops whose shape operands are computed at run time.
+//!
+//! Values no op and no interface list refer to are not checked: they are dead arena slots
+//! (the arena never shrinks) and are neither printed nor exported.
+//!
+//! Quantization rules (TFLite's interpreter_builder.cc `ParseQuantization` plus what the
+//! kernels assume): as many zero points as scales; `axis` below the rank; one scale, or
+//! one per index of dimension `axis`; zero points within the dtype's range; scales only on
+//! integer types (float and bool tensors may carry min/max ranges, nothing else); scales
+//! finite and positive. A zero scale is accepted on constants only: dequantizing a
+//! constant multiplies by the scale, so a zero scale is just an all-zero channel (converters
+//! emit these for dead weight channels), whereas on an activation every kernel would
+//! divide by it when computing its requantization multiplier.
+//!
+//! The work is linear in the size of the graph (ops, operands, values, and constant shape
+//! operands that inference decodes).
+
+use crate::error::IrError;
+use crate::graph::{Graph, Module, OpId, Value, ValueId};
+use crate::op::Op;
+use crate::shape::{format_type, infer, shape_operands};
+use crate::types::{DType, MAX_TENSOR_ELEMENTS};
+
+/// Checks every invariant of one graph (see the module docs for the list and order).
+pub fn verify_graph(g: &Graph) -> Result<(), IrError> {
+    let n = g.value_count();
+    let graph_err = |reason: String| IrError::InvalidGraph { graph: g.name.clone(), reason };
+    let op_err = |id: OpId, reason: String| IrError::InvalidOp {
+        index: id.index(),
+        op: g.op(id).op.display_name().to_string(),
+        reason,
+    };
+
+    // 1. Ids in range (everything below indexes the arena by them).
+    for (role, list) in [("input", &g.inputs), ("output", &g.outputs)] {
+        for (i, v) in list.iter().enumerate() {
+            if v.index() >= n {
+                return Err(graph_err(format!("graph {role} {i} refers to value #{}, which does not exist", v.0)));
+            }
+        }
+    }
+    for id in g.op_ids() {
+        let o = g.op(id);
+        let named = o
+            .inputs
+            .iter()
+            .enumerate()
+            .filter_map(|(i, v)| v.map(|v| ("operand", i, v)))
+            .chain(o.outputs.iter().enumerate().map(|(i, &v)| ("result", i, v)))
+            .chain(o.intermediates.iter().enumerate().map(|(i, &v)| ("intermediate", i, v)));
+        for (role, i, v) in named {
+            if v.index() >= n {
+                return Err(op_err(id, format!("{role} {i} refers to value #{}, which does not exist", v.0)));
+            }
+        }
+    }
+
+    // 2. One producer per value, agreeing with the values' producer links.
+    let mut producer: Vec<Option<(OpId, u32)>> = vec![None; n];
+    for id in g.op_ids() {
+        for (k, &v) in g.op(id).outputs.iter().enumerate() {
+            let value = g.value(v);
+            if let Some((first, _)) = producer[v.index()] {
+                return Err(IrError::ValueProducedTwice {
+                    value: value.name.clone(),
+                    first: if first == id { usize::MAX } else { first.index() },
+                    op: format!("op #{} ({})", id.index(), g.op(id).op.display_name()),
+                });
+            }
+            producer[v.index()] = Some((id, k as u32));
+            if value.producer != Some((id, k as u32)) {
+                return Err(value_err(
+                    g,
+                    v,
+                    format!("is result {k} of op #{} but its producer link says {}", id.index(), link(value)),
+                ));
+            }
+        }
+    }
+    for v in g.value_ids() {
+        let value = g.value(v);
+        if value.producer.is_some() && producer[v.index()] != value.producer {
+            return Err(value_err(g, v, format!("claims to be {}, which does not produce it", link(value))));
+        }
+    }
+
+    // 3. Acyclic.
+    let order = g.topo_order()?;
+
+    // 4. Each referenced value on its own.
+    let live = g.live_values();
+    for v in g.value_ids().filter(|v| live[v.index()]) {
+        verify_value(g, v)?;
+    }
+
+    // 5. Graph inputs are fed from outside.
+    let mut is_input = vec![false; n];
+    for &v in &g.inputs {
+        is_input[v.index()] = true;
+        if let Some((p, _)) = producer[v.index()] {
+            return Err(value_err(g, v, format!("is a graph input but is produced by op #{}", p.index())));
+        }
+        if g.value(v).is_constant() {
+            return Err(value_err(g, v, "is a graph input but is a constant".to_string()));
+        }
+    }
+
+    // 6. Everything read is defined.
+    let defined = |v: ValueId| {
+        let value = g.value(v);
+        producer[v.index()].is_some() || is_input[v.index()] || value.data.is_some() || value.is_variable
+    };
+    let dangling = |v: ValueId| {
+        format!(
+            "value '{}' (#{}) is dangling: no op produces it and it is not a graph input, constant or variable",
+            g.value(v).name,
+            v.0
+        )
+    };
+    for &id in &order {
+        for (slot, v) in g.op(id).inputs.iter().enumerate() {
+            if let Some(v) = *v {
+                if !defined(v) {
+                    return Err(op_err(id, format!("operand {slot}: {}", dangling(v))));
+                }
+            }
+        }
+    }
+    for (i, &v) in g.outputs.iter().enumerate() {
+        if !defined(v) {
+            return Err(graph_err(format!("output {i}: {}", dangling(v))));
+        }
+    }
+
+    // 7. Declared result types agree with inference.
+    for &id in &order {
+        let o = g.op(id);
+        if matches!(o.op, Op::Opaque(_)) {
+            continue;
+        }
+        // Where a dimension is only known at run time (`shape_signature` -1), the static
+        // shape is the converter's placeholder and need not be consistent: such ops are
+        // checked when the dimension is fixed, not here.
+        let dynamic = |v: &ValueId| g.value(*v).shape_signature.as_ref().is_some_and(|s| s.iter().any(|&d| d < 0));
+        if o.inputs.iter().flatten().chain(&o.outputs).any(dynamic) {
+            continue;
+        }
+        // Likewise a shape operand computed by other ops (converters emit SHAPE →
+        // STRIDED_SLICE → PACK chains for flatten layers) has no value until run time.
+        let computed = |s: &usize| o.input(*s).is_some_and(|v| g.value(v).data.is_none());
+        if shape_operands(&o.op).iter().any(computed) {
+            continue;
+        }
+        let inputs: Vec<Option<&Value>> = o.inputs.iter().map(|v| v.map(|v| g.value(v))).collect();
+        let inferred = infer(&o.op, &inputs, o.outputs.len()).map_err(|r| op_err(id, r))?;
+        for (k, (t, &v)) in inferred.iter().zip(&o.outputs).enumerate() {
+            let declared = &g.value(v).ty;
+            if !t.matches(declared) {
+                let dtype = t.dtype.unwrap_or(declared.dtype);
+                let shape = t.shape.as_deref().unwrap_or(&declared.shape);
+                return Err(op_err(
+                    id,
+                    format!(
+                        "result {k} '{}' (#{}) is declared {} but inference gives {}",
+                        g.value(v).name,
+                        v.0,
+                        format_type(declared.dtype, &declared.shape),
+                        format_type(dtype, shape)
+                    ),
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Checks every graph of a module and its signatures.
+///
+/// Errors inside a graph are reported as [`IrError::InvalidGraph`] naming the graph by
+/// index and name, with the graph's own error as the reason. Graph indices that opaque
+/// control-flow ops carry in their options cannot be checked here (the options are
+/// front-end encoded), so they are not.
+pub fn verify_module(m: &Module) -> Result<(), IrError> {
+    for (i, g) in m.graphs.iter().enumerate() {
+        verify_graph(g).map_err(|e| {
+            // A graph-level error already names this graph; keep only its reason.
+            let reason = match e {
+                IrError::InvalidGraph { reason, .. } => reason,
+                other => other.to_string(),
+            };
+            IrError::InvalidGraph { graph: graph_label(i, g), reason }
+        })?;
+    }
+    for s in &m.signatures {
+        let sig_err = |graph: String, reason: String| IrError::InvalidGraph { graph, reason };
+        let Some(g) = m.graphs.get(s.graph) else {
+            return Err(sig_err(
+                "module".to_string(),
+                format!("signature '{}' runs graph #{}, but there are {} graphs", s.key, s.graph, m.graphs.len()),
+            ));
+        };
+        for (role, names, list) in [("input", &s.inputs, &g.inputs), ("output", &s.outputs, &g.outputs)] {
+            for (name, v) in names {
+                if !list.contains(v) {
+                    return Err(sig_err(
+                        graph_label(s.graph, g),
+                        format!("signature '{}' {role} '{name}' is value #{}, which is not a graph {role}", s.key, v.0),
+                    ));
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+fn graph_label(i: usize, g: &Graph) -> String {
+    if g.name.is_empty() {
+        format!("#{i}")
+    } else {
+        format!("#{i} {}", g.name)
+    }
+}
+
+fn link(value: &Value) -> String {
+    match value.producer {
+        Some((p, k)) => format!("result {k} of op #{}", p.index()),
+        None => "no producer".to_string(),
+    }
+}
+
+fn value_err(g: &Graph, v: ValueId, reason: String) -> IrError {
+    IrError::InvalidValue { index: v.0, name: g.value(v).name.clone(), reason }
+}
+
+/// Checks one value: element count, constant data size, sparsity and quantization.
+fn verify_value(g: &Graph, v: ValueId) -> Result<(), IrError> {
+    let value = g.value(v);
+    let ty = &value.ty;
+    let err = |reason: String| value_err(g, v, reason);
+    let shown = || format_type(ty.dtype, &ty.shape);
+    let elements = match ty.num_elements() {
+        Some(e) if e <= MAX_TENSOR_ELEMENTS => e,
+        Some(e) => return Err(err(format!("{} has {e} elements, more than the limit of 2^32", shown()))),
+        None => return Err(err(format!("{} has more than 2^64 elements", shown()))),
+    };
+    if value.producer.is_some() && value.data.is_some() {
+        return Err(err("has constant data but is also produced by an op".to_string()));
+    }
+    if let Some(data) = &value.data {
+        let needed = ty.dtype.storage_bytes(elements).unwrap_or(u64::MAX);
+        match &value.sparsity {
+            None => {
+                if data.len() as u64 != needed {
+                    return Err(err(format!("{} needs {needed} bytes but its data holds {}", shown(), data.len())));
+                }
+            }
+            Some(sp) => {
+                // The data is the sparse payload, whose size depends on the index
+                // vectors; check the metadata's shape and that the payload is no larger
+                // than the dense tensor.
+                let rank = ty.rank();
+                if sp.dim_metadata.len() != sp.traversal_order.len() {
+                    return Err(err(format!(
+                        "sparsity has {} dim_metadata entries for a traversal order of {}",
+                        sp.dim_metadata.len(),
+                        sp.traversal_order.len()
+                    )));
+                }
+                if sp.traversal_order.len() != rank + sp.block_map.len() {
+                    return Err(err(format!(
+                        "sparsity traverses {} dimensions but the rank-{rank} tensor has {} block dimensions",
+                        sp.traversal_order.len(),
+                        sp.block_map.len()
+                    )));
+                }
+                if data.len() as u64 > needed {
+                    return Err(err(format!(
+                        "sparse payload of {} bytes is larger than the dense {} ({needed} bytes)",
+                        data.len(),
+                        shown()
+                    )));
+                }
+            }
+        }
+    } else if value.sparsity.is_some() {
+        return Err(err("has sparsity parameters but no data".to_string()));
+    }
+    let Some(q) = &ty.quant else { return Ok(()) };
+    if q.scale.len() != q.zero_point.len() {
+        return Err(err(format!("quantization has {} scales but {} zero points", q.scale.len(), q.zero_point.len())));
+    }
+    if q.scale.is_empty() {
+        return Ok(());
+    }
+    if !ty.dtype.is_int() {
+        return Err(err(format!("has quantization scales but dtype {} is not an integer type", ty.dtype)));
+    }
+    let rank = ty.rank();
+    let axis = q.axis as usize;
+    if rank > 0 && axis >= rank {
+        return Err(err(format!("quantization axis {axis} is out of range for {}", shown())));
+    }
+    if q.scale.len() != 1 {
+        if rank == 0 {
+            return Err(err(format!("a scalar cannot have {} per-channel scales", q.scale.len())));
+        }
+        if q.scale.len() != ty.shape[axis] {
+            return Err(err(format!(
+                "has {} per-channel scales but dimension {axis} of {} has size {}",
+                q.scale.len(),
+                shown(),
+                ty.shape[axis]
+            )));
+        }
+    }
+    let zero_ok = value.is_constant();
+    if let Some((i, s)) =
+        q.scale.iter().enumerate().find(|(_, &s)| !(s.is_finite() && (s > 0.0 || (zero_ok && s == 0.0))))
+    {
+        let what = if zero_ok { "finite and non-negative" } else { "finite and positive" };
+        return Err(err(format!("quantization scale {i} is {s}; scales must be {what}")));
+    }
+    let (lo, hi) = zero_point_range(ty.dtype);
+    if let Some((i, z)) = q.zero_point.iter().enumerate().find(|(_, &z)| i128::from(z) < lo || i128::from(z) > hi) {
+        return Err(err(format!("zero point {i} is {z}, outside the {} range [{lo}, {hi}]", ty.dtype)));
+    }
+    Ok(())
+}
+
+/// The representable range of an integer dtype.
+fn zero_point_range(d: DType) -> (i128, i128) {
+    match d {
+        DType::I4 => (-8, 7),
+        DType::I8 => (i128::from(i8::MIN), i128::from(i8::MAX)),
+        DType::U8 => (0, i128::from(u8::MAX)),
+        DType::I16 => (i128::from(i16::MIN), i128::from(i16::MAX)),
+        DType::U16 => (0, i128::from(u16::MAX)),
+        DType::I32 => (i128::from(i32::MIN), i128::from(i32::MAX)),
+        DType::U32 => (0, i128::from(u32::MAX)),
+        DType::U64 => (0, i128::from(u64::MAX)),
+        _ => (i128::from(i64::MIN), i128::from(i64::MAX)),
+    }
+}
+
+#[cfg(test)]
+mod tests;
