@@ -114,7 +114,11 @@ pub fn export(module: &Module) -> Result<Vec<u8>, TfliteError> {
         },
     );
     fb::finish_model_buffer(&mut w.fbb, root);
-    Ok(w.fbb.finished_data().to_vec())
+    // The builder fills its buffer back to front; move the finished bytes to the front in
+    // place rather than copying them into a second multi-megabyte allocation.
+    let (mut buf, head) = w.fbb.collapse();
+    buf.drain(..head);
+    Ok(buf)
 }
 
 /// Zero-sized push that only aligns the builder to 16 bytes (and records 16 as the

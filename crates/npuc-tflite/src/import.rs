@@ -159,6 +159,17 @@ fn read_buffers(file: &Bytes, model: fb::Model<'_>) -> Result<Vec<Option<Bytes>>
     Ok(out)
 }
 
+/// Little-endian f32s from a flatbuffer vector's bytes (a straight loop that vectorizes;
+/// per-channel scale lists hold thousands of entries).
+fn le_f32s(b: &[u8]) -> Vec<f32> {
+    b.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect()
+}
+
+/// Little-endian i64s from a flatbuffer vector's bytes.
+fn le_i64s(b: &[u8]) -> Vec<i64> {
+    b.chunks_exact(8).map(|c| i64::from_le_bytes(c.try_into().expect("8-byte chunk"))).collect()
+}
+
 struct Importer<'a> {
     file: &'a Bytes,
     model: fb::Model<'a>,
@@ -293,16 +304,17 @@ impl<'a> Importer<'a> {
 
     fn value(&self, si: usize, ti: usize, t: fb::Tensor<'_>) -> Result<Value, TfliteError> {
         let name = t.name().unwrap_or_default();
-        let place = format!("subgraph {si}, tensor {ti} '{name}'");
+        // Formatted only on the error path: a large model has thousands of tensors.
+        let place = || format!("subgraph {si}, tensor {ti} '{name}'");
         let dtype = ops::dtype_from_tflite(t.type_()).ok_or_else(|| TfliteError::Unsupported {
-            place: place.clone(),
+            place: place(),
             what: format!("tensor type {}", t.type_().variant_name().unwrap_or("unknown")),
         })?;
         let mut shape = Vec::new();
         if let Some(s) = t.shape() {
             for d in s.iter() {
                 let d = usize::try_from(d)
-                    .map_err(|_| TfliteError::invalid(&place, format!("negative dimension {d} in shape")))?;
+                    .map_err(|_| TfliteError::invalid(place(), format!("negative dimension {d} in shape")))?;
                 shape.push(d);
             }
         }
@@ -311,7 +323,7 @@ impl<'a> Importer<'a> {
             Some(n) if n <= MAX_TENSOR_ELEMENTS => {}
             _ => {
                 return Err(TfliteError::invalid(
-                    &place,
+                    place(),
                     format!("shape {:?} declares more than 2^32 elements", ty.shape),
                 ))
             }
@@ -320,20 +332,20 @@ impl<'a> Importer<'a> {
         v.shape_signature = t.shape_signature().map(|s| s.iter().map(i64::from).collect());
         v.is_variable = t.is_variable();
         if t.buffer() != 0 {
-            v.data = self.buffer(t.buffer(), &place)?.map(Constant::new);
+            v.data = self.buffer(t.buffer(), &place())?.map(Constant::new);
         }
         if let Some(q) = t.quantization() {
             if q.details_type() != fb::QuantizationDetails::NONE {
                 return Err(TfliteError::Unsupported {
-                    place,
+                    place: place(),
                     what: format!("quantization details {}", q.details_type().variant_name().unwrap_or("unknown")),
                 });
             }
             let quant = Quantization {
-                scale: q.scale().map(|v| v.iter().collect()).unwrap_or_default(),
-                zero_point: q.zero_point().map(|v| v.iter().collect()).unwrap_or_default(),
+                scale: q.scale().map(|v| le_f32s(v.bytes())).unwrap_or_default(),
+                zero_point: q.zero_point().map(|v| le_i64s(v.bytes())).unwrap_or_default(),
                 axis: u32::try_from(q.quantized_dimension()).map_err(|_| {
-                    TfliteError::invalid(&place, format!("negative quantized_dimension {}", q.quantized_dimension()))
+                    TfliteError::invalid(place(), format!("negative quantized_dimension {}", q.quantized_dimension()))
                 })?,
                 min: q.min().map(|v| v.iter().collect()).unwrap_or_default(),
                 max: q.max().map(|v| v.iter().collect()).unwrap_or_default(),
@@ -350,7 +362,7 @@ impl<'a> Importer<'a> {
                     fb::DimensionType::SPARSE_CSR => DimFormat::SparseCsr,
                     other => {
                         return Err(TfliteError::invalid(
-                            &place,
+                            place(),
                             format!("sparsity dimension {di}: unknown format {}", other.0),
                         ))
                     }
@@ -369,7 +381,10 @@ impl<'a> Importer<'a> {
             });
         }
         if t.variant_tensors().is_some_and(|v| !v.is_empty()) || t.external_buffer() != 0 {
-            return Err(TfliteError::Unsupported { place, what: "variant tensors or external buffers".into() });
+            return Err(TfliteError::Unsupported {
+                place: place(),
+                what: "variant tensors or external buffers".into(),
+            });
         }
         Ok(v)
     }
