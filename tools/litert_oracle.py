@@ -5,7 +5,7 @@ Needs only `ai-edge-litert` and `numpy` (the repo's `.venv`), not TensorFlow.
 Rust integration tests call it as
 
     .venv/bin/python tools/litert_oracle.py compare A.tflite B.tflite [--seeds N] [--resolver R]
-    .venv/bin/python tools/litert_oracle.py run MODEL --seed S --out DIR [--resolver R]
+    .venv/bin/python tools/litert_oracle.py run MODEL --seed S --out DIR [--count N] [--resolver R]
     .venv/bin/python tools/litert_oracle.py info MODEL
 
 Every subcommand prints exactly one JSON object on stdout (diagnostics go to
@@ -274,30 +274,42 @@ def cmd_compare(args):
     return result, 0 if result["identical"] else 1
 
 
-def cmd_run(args):
-    m = Model(args.model, args.resolver, args.threads)
-    feeds = random_inputs(m.inputs, args.seed)
+def _run_one(m, args, seed, out):
+    feeds = random_inputs(m.inputs, seed)
     outs = m.run(feeds)
     try:
-        os.makedirs(args.out, exist_ok=True)
+        os.makedirs(out, exist_ok=True)
         files = {"inputs": [], "outputs": []}
         for i, a in enumerate(feeds):
-            p = os.path.join(args.out, f"in_{i}.npy")
+            p = os.path.join(out, f"in_{i}.npy")
             np.save(p, a)
             files["inputs"].append(p)
         for i, a in enumerate(outs):
-            p = os.path.join(args.out, f"out_{i}.npy")
+            p = os.path.join(out, f"out_{i}.npy")
             np.save(p, a)
             files["outputs"].append(p)
     except OSError as e:
-        raise OracleError(args.out, f"cannot write: {_one_line(e)}") from None
+        raise OracleError(out, f"cannot write: {_one_line(e)}") from None
     return {
-        "model": args.model, "seed": args.seed, "resolver": args.resolver,
+        "seed": seed, "dir": out,
         "inputs": [dict(name=d["name"], shape=list(a.shape), dtype=a.dtype.name, file=f)
                    for d, a, f in zip(m.inputs, feeds, files["inputs"])],
         "outputs": [dict(name=d["name"], shape=list(a.shape), dtype=a.dtype.name, file=f)
                     for d, a, f in zip(m.outputs, outs, files["outputs"])],
-    }, 0
+    }
+
+
+def cmd_run(args):
+    m = Model(args.model, args.resolver, args.threads)
+    if args.count == 1:
+        res = _run_one(m, args, args.seed, args.out)
+        res.update({"model": args.model, "resolver": args.resolver})
+        return res, 0
+    # Several seeds in one process (loading LiteRT costs more than running a small model):
+    # one sub-folder per seed.
+    runs = [_run_one(m, args, s, os.path.join(args.out, f"seed_{s}"))
+            for s in range(args.seed, args.seed + args.count)]
+    return {"model": args.model, "resolver": args.resolver, "runs": runs}, 0
 
 
 def cmd_info(args):
@@ -346,6 +358,8 @@ def main(argv=None):
     r.add_argument("model")
     r.add_argument("--seed", type=int, required=True)
     r.add_argument("--out", required=True)
+    r.add_argument("--count", type=int, default=1,
+                   help="run seeds SEED..SEED+COUNT-1, each into OUT/seed_<S>/ (default 1: into OUT)")
     common(r)
     r.set_defaults(fn=cmd_run)
 
@@ -357,6 +371,8 @@ def main(argv=None):
     args = p.parse_args(argv)
     if getattr(args, "seeds", 1) < 1:
         p.error("--seeds must be at least 1")
+    if getattr(args, "count", 1) < 1:
+        p.error("--count must be at least 1")
     if args.threads < 1:
         p.error("--threads must be at least 1")
     try:

@@ -349,6 +349,11 @@ pub enum Op {
     Sqrt,
     /// Reciprocal square root.
     Rsqrt,
+    /// The input's shape as a 1-D integer tensor (converters emit it for dynamic batch).
+    Shape {
+        /// Output element type (`i32` or `i64`).
+        output_type: DType,
+    },
     /// An operator kept verbatim.
     Opaque(OpaqueOp),
 }
@@ -409,6 +414,7 @@ impl Op {
             Op::Exp => "exp",
             Op::Sqrt => "sqrt",
             Op::Rsqrt => "rsqrt",
+            Op::Shape { .. } => "shape",
             Op::Opaque(_) => "opaque",
         }
     }

@@ -105,6 +105,7 @@ pub const MNEMONICS: &[&str] = &[
     "exp",
     "sqrt",
     "rsqrt",
+    "shape",
     "opaque",
 ];
 
@@ -543,6 +544,7 @@ fn build_op(mnemonic: &str, opaque_name: Option<String>, a: &mut Attrs<'_>) -> P
         "exp" => Op::Exp,
         "sqrt" => Op::Sqrt,
         "rsqrt" => Op::Rsqrt,
+        "shape" => Op::Shape { output_type: a.dtype_opt("output_type")?.ok_or_else(|| a.missing("output_type"))? },
         "opaque" => Op::Opaque(OpaqueOp {
             name: opaque_name.unwrap_or_default(),
             builtin_code: a.int_opt("builtin_code")?,

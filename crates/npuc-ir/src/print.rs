@@ -865,7 +865,9 @@ pub(crate) fn op_attrs(op: &Op) -> Vec<(&'static str, String)> {
                 a.push(("batch_dims", batch_dims.to_string()));
             }
         }
-        Op::ArgMax { output_type } => a.push(("output_type", output_type.name().to_string())),
+        Op::ArgMax { output_type } | Op::Shape { output_type } => {
+            a.push(("output_type", output_type.name().to_string()))
+        }
         Op::Opaque(o) => {
             if let Some(code) = o.builtin_code {
                 a.push(("builtin_code", code.to_string()));
@@ -1049,6 +1051,7 @@ mod tests {
             (Op::Exp, "exp"),
             (Op::Sqrt, "sqrt"),
             (Op::Rsqrt, "rsqrt"),
+            (Op::Shape { output_type: DType::I32 }, "shape {output_type = i32}"),
             (
                 Op::Opaque(OpaqueOp {
                     name: "WHILE".into(),

@@ -213,6 +213,7 @@ pub fn infer(op: &Op, inputs: &[Option<&Value>], num_outputs: usize) -> Result<V
         Op::Densify => one(densify(&a)?),
         Op::Gather { axis, batch_dims } => one(gather(&a, *axis, *batch_dims)?),
         Op::ArgMax { output_type } => one(arg_max(&a, *output_type)?),
+        Op::Shape { output_type } => one(shape_of(&a, *output_type)?),
         Op::Opaque(_) => vec![InferredType::unknown(); num_outputs],
     };
     for t in &out {
@@ -1387,6 +1388,16 @@ fn gather(a: &Args, axis: i32, batch_dims: i32) -> R<InferredType> {
 
 /// ARG_MAX (tensorflow/lite/kernels/arg_min_max.cc): the axis is removed; the result has
 /// `output_type` (i32 or i64).
+/// SHAPE (tensorflow/lite/kernels/shape.cc): a vector of the input's dimensions.
+fn shape_of(a: &Args, output_type: DType) -> R<InferredType> {
+    a.arity(1, 1)?;
+    let x = a.req(0, "input")?;
+    if !matches!(output_type, DType::I32 | DType::I64) {
+        return Err(format!("output_type {output_type} must be i32 or i64"));
+    }
+    Ok(InferredType::known(output_type, vec![x.ty.rank()]))
+}
+
 fn arg_max(a: &Args, output_type: DType) -> R<InferredType> {
     a.arity(2, 2)?;
     let x = a.req(0, "input")?;

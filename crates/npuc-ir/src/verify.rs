@@ -126,9 +126,8 @@ pub fn verify_graph(g: &Graph) -> Result<(), IrError> {
     };
     let dangling = |v: ValueId| {
         format!(
-            "value '{}' (#{}) is dangling: no op produces it and it is not a graph input, constant or variable",
-            g.value(v).name,
-            v.0
+            "value {} is dangling: no op produces it and it is not a graph input, constant or variable",
+            describe(g, v)
         )
     };
     for &id in &order {
@@ -175,9 +174,8 @@ pub fn verify_graph(g: &Graph) -> Result<(), IrError> {
                 return Err(op_err(
                     id,
                     format!(
-                        "result {k} '{}' (#{}) is declared {} but inference gives {}",
-                        g.value(v).name,
-                        v.0,
+                        "result {k} {} is declared {} but inference gives {}",
+                        describe(g, v),
                         format_type(declared.dtype, &declared.shape),
                         format_type(dtype, shape)
                     ),
@@ -239,6 +237,14 @@ fn link(value: &Value) -> String {
     match value.producer {
         Some((p, k)) => format!("result {k} of op #{}", p.index()),
         None => "no producer".to_string(),
+    }
+}
+
+/// A value as errors name it: `'name' (#id)`, or just `#id` when it has no name.
+fn describe(g: &Graph, v: ValueId) -> String {
+    match g.value(v).name.as_str() {
+        "" => format!("#{}", v.0),
+        name => format!("'{name}' (#{})", v.0),
     }
 }
 

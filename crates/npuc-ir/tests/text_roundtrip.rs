@@ -248,6 +248,7 @@ fn make_op(s: &OpSeed) -> Op {
         49 => Op::Exp,
         50 => Op::Sqrt,
         51 => Op::Rsqrt,
+        52 => Op::Shape { output_type: s.dtypes.0 },
         _ => Op::Opaque(OpaqueOp {
             name: s.name.clone(),
             builtin_code: if f(0) { Some(i(0)) } else { None },

@@ -60,6 +60,7 @@ pub fn max_version(code: B) -> Option<u32> {
         B::EXP => 2,
         B::SQRT => 2,
         B::RSQRT => 3,
+        B::SHAPE => 1,
         _ => return None,
     })
 }
@@ -119,6 +120,7 @@ pub fn builtin_code(op: &Op) -> Option<B> {
         Op::Exp => B::EXP,
         Op::Sqrt => B::SQRT,
         Op::Rsqrt => B::RSQRT,
+        Op::Shape { .. } => B::SHAPE,
         Op::Opaque(_) => return None,
     })
 }
@@ -481,6 +483,17 @@ pub fn op_from_tflite(code: B, o: &fb::Operator<'_>, place: &str) -> Result<Opti
         B::EXP => Op::Exp,
         B::SQRT => Op::Sqrt,
         B::RSQRT => Op::Rsqrt,
+        B::SHAPE => {
+            let t = o.builtin_options_as_shape_options().map(|x| x.out_type()).unwrap_or(fb::TensorType::INT32);
+            let output_type = match t {
+                fb::TensorType::INT32 => DType::I32,
+                fb::TensorType::INT64 => DType::I64,
+                other => {
+                    return Err(TfliteError::invalid(place, format!("SHAPE out_type {} is not i32 or i64", other.0)))
+                }
+            };
+            Op::Shape { output_type }
+        }
         _ => return Ok(None),
     };
     Ok(Some(op))
@@ -615,6 +628,9 @@ pub fn options_to_tflite(op: &Op) -> fb::BuiltinOptionsT {
             O::L2NormOptions(Box::new(fb::L2NormOptionsT { fused_activation_function: activation_to(*activation) }))
         }
         Op::Exp => O::ExpOptions(Box::default()),
+        Op::Shape { output_type } => {
+            O::ShapeOptions(Box::new(fb::ShapeOptionsT { out_type: dtype_to_tflite(*output_type) }))
+        }
         Op::Relu
         | Op::Relu6
         | Op::ReluN1To1

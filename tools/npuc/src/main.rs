@@ -8,6 +8,7 @@
 mod error;
 mod inspect;
 mod model_io;
+mod run;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -51,6 +52,24 @@ enum Command {
         /// Write every constant in full in .nir output (default: large ones as a hash).
         #[arg(long)]
         full_constants: bool,
+    },
+    /// Execute a model with the reference interpreter and summarize its outputs.
+    Run {
+        /// Model file (.tflite or .nir).
+        model: PathBuf,
+        /// An input as NAME=FILE.npy (NAME: tensor name, signature name or index);
+        /// inputs not given are random from --seed.
+        #[arg(long = "input", value_name = "NAME=FILE")]
+        inputs: Vec<String>,
+        /// Seed of the random inputs: integers uniform over the dtype, floats in [-1, 1].
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+        /// Write each output as <index>-<name>.npy into this directory.
+        #[arg(short, long, value_name = "DIR")]
+        output: Option<PathBuf>,
+        /// Worker threads (0 = one per core).
+        #[arg(long, default_value_t = 0)]
+        threads: usize,
     },
     /// Print a model as text IR (.nir) on stdout.
     Print {
@@ -109,6 +128,12 @@ fn run(cli: Cli) -> Result<(), DriverError> {
             };
             let bytes = model_io::render(&m, format, full_constants).map_err(|e| e.in_file(&input))?;
             model_io::write_output(&output, &bytes)
+        }
+        Command::Run { model, inputs, seed, output, threads } => {
+            let m = model_io::load(&model)?;
+            let args = run::RunArgs { model, inputs, seed, out_dir: output, threads };
+            print!("{}", run::run(&m, &args)?);
+            Ok(())
         }
         Command::Print { model, full_constants } => {
             let m = model_io::load(&model)?;

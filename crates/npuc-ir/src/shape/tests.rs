@@ -660,6 +660,8 @@ fn gather_with_axis_and_batch_dims() {
 fn arg_max_removes_the_axis() {
     let x = val(F32, &[1, 10]);
     assert_eq!(one(&Op::ArgMax { output_type: I64 }, &[&x, &vec32(&[-1])]), (I64, vec![1]));
+    assert_eq!(one(&Op::Shape { output_type: I32 }, &[&x]), (I32, vec![x.ty.rank()]));
+    assert_err(&Op::Shape { output_type: F32 }, &[&x], "output_type f32 must be i32 or i64");
     assert_eq!(one(&Op::ArgMax { output_type: I32 }, &[&x, &c64(&[0], &[])]), (I32, vec![10]));
     assert_err(&Op::ArgMax { output_type: F32 }, &[&x, &vec32(&[1])], "output_type f32 must be i32 or i64");
     assert_err(&Op::ArgMax { output_type: I32 }, &[&x, &vec32(&[2])], "axis 2 is out of range");

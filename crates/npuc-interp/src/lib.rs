@@ -1,0 +1,21 @@
+//! npuc's reference interpreter.
+//!
+//! Executes a [`npuc_ir::Graph`] on concrete inputs. Float graphs run f32 kernels; quantized
+//! graphs run integer kernels that reproduce TFLite's reference kernels bit for bit
+//! (fixed-point multipliers, rounding, saturation, lookup tables). Every later stage leans
+//! on it: passes prove they kept what a model computes, quantization calibrates through its
+//! [`Observer`] hook, and the NPU simulator is checked against it.
+//!
+//! It is not an optimizing runtime and knows nothing of targets; opaque operators are
+//! rejected with their name and position rather than guessed at.
+
+pub mod error;
+mod interpreter;
+pub mod kernels;
+pub mod npy;
+pub mod sparse;
+pub mod tensor;
+
+pub use error::{InterpError, KernelError};
+pub use interpreter::{Interpreter, Observer, Options};
+pub use tensor::{Data, Tensor};
