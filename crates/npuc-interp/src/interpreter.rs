@@ -28,7 +28,8 @@ pub struct Interpreter<'g> {
     order: Vec<OpId>,
     constants: Vec<Option<Tensor>>,
     last_use: Vec<usize>,
-    pool: rayon::ThreadPool,
+    /// Worker pool; `None` for single-threaded runs, which execute inline.
+    pool: Option<rayon::ThreadPool>,
 }
 
 impl<'g> Interpreter<'g> {
@@ -84,10 +85,15 @@ impl<'g> Interpreter<'g> {
         for &v in &graph.outputs {
             last_use[v.index()] = usize::MAX;
         }
-        let pool = rayon::ThreadPoolBuilder::new()
-            .num_threads(options.threads)
-            .build()
-            .map_err(|e| InterpError::Graph(format!("cannot start worker threads: {e}")))?;
+        let pool = if options.threads == 1 {
+            None
+        } else {
+            let pool = rayon::ThreadPoolBuilder::new()
+                .num_threads(options.threads)
+                .build()
+                .map_err(|e| InterpError::Graph(format!("cannot start worker threads: {e}")))?;
+            Some(pool)
+        };
         Ok(Interpreter { graph, order, constants, last_use, pool })
     }
 
@@ -128,7 +134,7 @@ impl<'g> Interpreter<'g> {
             }
             env[v.index()] = Some(t);
         }
-        self.pool.install(|| {
+        let body = || {
             for (i, &id) in self.order.iter().enumerate() {
                 let op = g.op(id);
                 let outputs = {
@@ -199,6 +205,10 @@ impl<'g> Interpreter<'g> {
                         .ok_or_else(|| InterpError::Graph(format!("output '{}' was never computed", g.value(v).name)))
                 })
                 .collect()
-        })
+        };
+        match &self.pool {
+            Some(pool) => pool.install(body),
+            None => crate::kernels::inline(body),
+        }
     }
 }

@@ -38,6 +38,30 @@ pub struct KernelCtx<'a> {
     pub output_types: Vec<&'a TensorType>,
 }
 
+thread_local! {
+    /// Set while a single-threaded run executes inline on the caller's thread.
+    static INLINE: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// The number of threads a kernel may split its work over: 1 for a single-threaded run
+/// (which executes inline, without the cost of handing work to a pool), else the size of
+/// the interpreter's worker pool the kernel runs in.
+pub(crate) fn worker_threads() -> usize {
+    if INLINE.with(|c| c.get()) {
+        1
+    } else {
+        rayon::current_num_threads()
+    }
+}
+
+/// Runs `f` with [`worker_threads`] pinned to 1, restoring the previous state after.
+pub(crate) fn inline<R>(f: impl FnOnce() -> R) -> R {
+    let prev = INLINE.with(|c| c.replace(true));
+    let r = f();
+    INLINE.with(|c| c.set(prev));
+    r
+}
+
 /// The result of a kernel group: `None` when the group does not handle the op.
 pub type Outcome = Option<Result<Vec<Tensor>, KernelError>>;
 

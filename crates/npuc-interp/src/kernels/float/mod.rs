@@ -211,7 +211,7 @@ where
         return;
     }
     let rows = out.len() / row_len;
-    let threads = rayon::current_num_threads();
+    let threads = crate::kernels::worker_threads();
     let total = rows.saturating_mul(cost_per_row.max(1));
     let max_tasks = (total / PAR_MIN_WORK).min(rows).min(threads * 4);
     if threads <= 1 || max_tasks < 2 {
@@ -239,7 +239,7 @@ pub(super) fn for_ranges<F>(n: usize, cost: usize, f: F)
 where
     F: Fn(std::ops::Range<usize>) + Sync + Send,
 {
-    let threads = rayon::current_num_threads();
+    let threads = crate::kernels::worker_threads();
     let total = n.saturating_mul(cost.max(1));
     let max_tasks = (total / PAR_MIN_WORK).min(n).min(threads * 4);
     if threads <= 1 || max_tasks < 2 {

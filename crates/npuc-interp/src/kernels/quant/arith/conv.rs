@@ -183,7 +183,7 @@ fn for_each_row<T: Send>(out: &mut [T], row_len: usize, f: impl Fn(usize, &mut [
     if row_len == 0 {
         return;
     }
-    if rayon::current_num_threads() > 1 && out.len() > row_len {
+    if crate::kernels::worker_threads() > 1 && out.len() > row_len {
         out.par_chunks_mut(row_len).enumerate().for_each(|(i, r)| f(i, r));
     } else {
         out.chunks_mut(row_len).enumerate().for_each(|(i, r)| f(i, r));
