@@ -7,9 +7,30 @@ use half::f16;
 use npuc_ir::DType;
 use npyz::{TypeChar, WriterBuilder};
 
-/// Reads a `.npy` file's bytes as a tensor of `want` dtype; the file's own dtype must
-/// match (no silent conversion: a float file fed to an int8 input is a user error).
-pub fn read(bytes: &[u8], want: DType) -> Result<Tensor, String> {
+/// How NumPy stores each dtype `.npy` files can hold: type character and byte size.
+const NUMPY_TYPES: &[(DType, TypeChar, u64)] = &[
+    (DType::F32, TypeChar::Float, 4),
+    (DType::F16, TypeChar::Float, 2),
+    (DType::F64, TypeChar::Float, 8),
+    (DType::I8, TypeChar::Int, 1),
+    (DType::U8, TypeChar::Uint, 1),
+    (DType::I16, TypeChar::Int, 2),
+    (DType::U16, TypeChar::Uint, 2),
+    (DType::I32, TypeChar::Int, 4),
+    (DType::U32, TypeChar::Uint, 4),
+    (DType::I64, TypeChar::Int, 8),
+    (DType::U64, TypeChar::Uint, 8),
+    (DType::Bool, TypeChar::Bool, 1),
+];
+
+type Npy<'a> = npyz::NpyFile<Cursor<&'a [u8]>>;
+
+/// A plain NumPy dtype: type character and byte size.
+type PlainType = (TypeChar, u64);
+
+/// Parses the header: the reader positioned at the data, the shape and the plain dtype
+/// (type character, byte size).
+fn open(bytes: &[u8]) -> Result<(Npy<'_>, Vec<usize>, PlainType), String> {
     let npy = npyz::NpyFile::new(Cursor::new(bytes)).map_err(|e| format!("not a .npy file: {e}"))?;
     if npy.order() != npyz::Order::C {
         return Err("Fortran-ordered arrays are not supported; save with np.ascontiguousarray".into());
@@ -19,66 +40,50 @@ pub fn read(bytes: &[u8], want: DType) -> Result<Tensor, String> {
         npyz::DType::Plain(t) => (t.type_char(), t.size_field()),
         other => return Err(format!("structured dtype {other:?} is not a tensor")),
     };
-    let expect = |c: TypeChar, size: u64| -> Result<(), String> {
-        if found == (c, size) {
-            Ok(())
-        } else {
-            Err(format!("array has dtype {:?}{} but the input is {}", found.0, found.1, want))
-        }
-    };
+    Ok((npy, shape, found))
+}
+
+/// Decodes the data of an opened file whose dtype has been checked to be `dtype`.
+fn decode(npy: Npy<'_>, shape: Vec<usize>, dtype: DType) -> Result<Tensor, String> {
     let err = |e: std::io::Error| format!("cannot read the array data: {e}");
-    let data = match want {
-        DType::F32 => {
-            expect(TypeChar::Float, 4)?;
-            Data::F32(npy.into_vec().map_err(err)?)
-        }
-        DType::F16 => {
-            expect(TypeChar::Float, 2)?;
-            Data::F16(npy.into_vec::<f16>().map_err(err)?)
-        }
-        DType::F64 => {
-            expect(TypeChar::Float, 8)?;
-            Data::F64(npy.into_vec().map_err(err)?)
-        }
-        DType::I8 => {
-            expect(TypeChar::Int, 1)?;
-            Data::I8(npy.into_vec().map_err(err)?)
-        }
-        DType::U8 => {
-            expect(TypeChar::Uint, 1)?;
-            Data::U8(npy.into_vec().map_err(err)?)
-        }
-        DType::I16 => {
-            expect(TypeChar::Int, 2)?;
-            Data::I16(npy.into_vec().map_err(err)?)
-        }
-        DType::U16 => {
-            expect(TypeChar::Uint, 2)?;
-            Data::U16(npy.into_vec().map_err(err)?)
-        }
-        DType::I32 => {
-            expect(TypeChar::Int, 4)?;
-            Data::I32(npy.into_vec().map_err(err)?)
-        }
-        DType::U32 => {
-            expect(TypeChar::Uint, 4)?;
-            Data::U32(npy.into_vec().map_err(err)?)
-        }
-        DType::I64 => {
-            expect(TypeChar::Int, 8)?;
-            Data::I64(npy.into_vec().map_err(err)?)
-        }
-        DType::U64 => {
-            expect(TypeChar::Uint, 8)?;
-            Data::U64(npy.into_vec().map_err(err)?)
-        }
-        DType::Bool => {
-            expect(TypeChar::Bool, 1)?;
-            Data::Bool(npy.into_vec().map_err(err)?)
-        }
-        DType::I4 | DType::BF16 => return Err(format!("{want} inputs cannot be read from .npy")),
+    let data = match dtype {
+        DType::F32 => Data::F32(npy.into_vec().map_err(err)?),
+        DType::F16 => Data::F16(npy.into_vec::<f16>().map_err(err)?),
+        DType::F64 => Data::F64(npy.into_vec().map_err(err)?),
+        DType::I8 => Data::I8(npy.into_vec().map_err(err)?),
+        DType::U8 => Data::U8(npy.into_vec().map_err(err)?),
+        DType::I16 => Data::I16(npy.into_vec().map_err(err)?),
+        DType::U16 => Data::U16(npy.into_vec().map_err(err)?),
+        DType::I32 => Data::I32(npy.into_vec().map_err(err)?),
+        DType::U32 => Data::U32(npy.into_vec().map_err(err)?),
+        DType::I64 => Data::I64(npy.into_vec().map_err(err)?),
+        DType::U64 => Data::U64(npy.into_vec().map_err(err)?),
+        DType::Bool => Data::Bool(npy.into_vec().map_err(err)?),
+        DType::I4 | DType::BF16 => return Err(format!("{dtype} inputs cannot be read from .npy")),
     };
     Tensor::new(shape, data).map_err(|e| e.to_string())
+}
+
+/// Reads a `.npy` file's bytes as a tensor of `want` dtype; the file's own dtype must
+/// match (no silent conversion: a float file fed to an int8 input is a user error).
+pub fn read(bytes: &[u8], want: DType) -> Result<Tensor, String> {
+    let (npy, shape, found) = open(bytes)?;
+    let Some(&(_, c, size)) = NUMPY_TYPES.iter().find(|t| t.0 == want) else {
+        return Err(format!("{want} inputs cannot be read from .npy"));
+    };
+    if found != (c, size) {
+        return Err(format!("array has dtype {:?}{} but the input is {}", found.0, found.1, want));
+    }
+    decode(npy, shape, want)
+}
+
+/// Reads a `.npy` file's bytes as a tensor of whatever dtype the file holds.
+pub fn read_any(bytes: &[u8]) -> Result<Tensor, String> {
+    let (npy, shape, found) = open(bytes)?;
+    let Some(&(dtype, ..)) = NUMPY_TYPES.iter().find(|t| (t.1, t.2) == found) else {
+        return Err(format!("array has dtype {:?}{}, which is not a tensor dtype", found.0, found.1));
+    };
+    decode(npy, shape, dtype)
 }
 
 /// Encodes a tensor as `.npy` bytes (`i4` as int8, `bf16` widened to f32: NumPy has neither).
@@ -133,6 +138,7 @@ mod tests {
             let bytes = write(&t).unwrap();
             assert_eq!(&bytes[..6], b"\x93NUMPY");
             assert_eq!(read(&bytes, t.dtype()).unwrap(), t);
+            assert_eq!(read_any(&bytes).unwrap(), t);
         }
     }
 
@@ -142,5 +148,20 @@ mod tests {
         let e = read(&bytes, DType::I8).unwrap_err();
         assert!(e.contains("but the input is i8"), "{e}");
         assert!(read(b"garbage", DType::F32).unwrap_err().contains("not a .npy file"));
+    }
+
+    #[test]
+    fn read_any_takes_the_dtype_from_the_header() {
+        for t in [
+            Tensor::new(vec![2], Data::U16(vec![0, u16::MAX])).unwrap(),
+            Tensor::new(vec![1, 2], Data::I16(vec![-7, 300])).unwrap(),
+            Tensor::new(vec![2], Data::F64(vec![0.25, -1e300])).unwrap(),
+            Tensor::new(vec![1], Data::U8(vec![200])).unwrap(),
+        ] {
+            let got = read_any(&write(&t).unwrap()).unwrap();
+            assert_eq!(got.dtype(), t.dtype());
+            assert_eq!(got, t);
+        }
+        assert!(read_any(b"garbage").unwrap_err().contains("not a .npy file"));
     }
 }

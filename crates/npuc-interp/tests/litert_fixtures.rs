@@ -10,21 +10,12 @@
 //! models must agree within 1e-5 of each output's range with the reference kernels; the
 //! difference to LiteRT's default (XNNPACK) kernels is reported too. Run with `--nocapture` to see the table.
 
+mod common;
+
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use bytes::Bytes;
 use npuc_interp::{npy, Interpreter, Options, Tensor};
-
-fn repo() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().unwrap()
-}
-
-fn python() -> PathBuf {
-    let py = repo().join(".venv/bin/python");
-    assert!(py.exists(), "{} is missing: run tools/setup-venv.sh (tools/test.sh does)", py.display());
-    py
-}
 
 /// Models whose main graph needs control flow (IF/WHILE), which npuc keeps opaque.
 const CONTROL_FLOW: &[&str] = &["zoo_c_f16", "zoo_c_f32", "zoo_c_int8"];
@@ -32,7 +23,7 @@ const CONTROL_FLOW: &[&str] = &["zoo_c_f16", "zoo_c_f32", "zoo_c_int8"];
 const SEEDS: usize = 10;
 
 fn fixtures() -> Vec<PathBuf> {
-    let mut v: Vec<PathBuf> = std::fs::read_dir(repo().join("tools/fixtures/models"))
+    let mut v: Vec<PathBuf> = std::fs::read_dir(common::repo().join("tools/fixtures/models"))
         .unwrap()
         .map(|e| e.unwrap().path())
         .filter(|p| p.extension().is_some_and(|e| e == "tflite"))
@@ -47,18 +38,10 @@ fn stem(p: &Path) -> String {
 
 /// Runs the oracle for seeds 0..SEEDS; `None` if this resolver refuses the model.
 fn oracle(model: &Path, resolver: &str, dir: &Path) -> Option<Vec<PathBuf>> {
-    let out = Command::new(python())
-        .arg(repo().join("tools/litert_oracle.py"))
-        .args(["run"])
-        .arg(model)
-        .args(["--seed", "0", "--count", &SEEDS.to_string(), "--resolver", resolver, "--out"])
-        .arg(dir)
-        .output()
-        .unwrap();
-    match out.status.code() {
-        Some(0) => Some((0..SEEDS).map(|s| dir.join(format!("seed_{s}"))).collect()),
-        Some(2) if String::from_utf8_lossy(&out.stderr).contains("Didn't find op for builtin opcode") => None,
-        _ => panic!("oracle failed on {}: {}", model.display(), String::from_utf8_lossy(&out.stderr)),
+    match common::oracle(model, resolver, dir, SEEDS) {
+        Ok(seeds) => Some(seeds),
+        Err(e) if e.contains("Didn't find op for builtin opcode") => None,
+        Err(e) => panic!("oracle failed on {}: {e}", model.display()),
     }
 }
 
@@ -197,7 +180,7 @@ fn float_fixtures_agree_with_litert_within_1e5_of_range() {
 #[test]
 fn control_flow_fixtures_are_rejected_by_op_name() {
     for name in CONTROL_FLOW {
-        let p = repo().join(format!("tools/fixtures/models/{name}.tflite"));
+        let p = common::repo().join(format!("tools/fixtures/models/{name}.tflite"));
         let m = npuc_tflite::import(Bytes::from(std::fs::read(&p).unwrap())).unwrap();
         let e = Interpreter::new(&m.graphs[0], &Options::default()).err().expect("control flow is not executable");
         let msg = e.to_string();

@@ -7,30 +7,20 @@
 //! in both. Strided slice, transpose, gather and nearest-neighbour resize also get many
 //! pseudo-random cases from a fixed seed.
 
+mod common;
+
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
+
+use common::{python, scratch};
 
 use npuc_interp::{Data, Interpreter, Options, Tensor};
 use npuc_ir::{
     Activation, Constant, DType, Graph, Module, Op, Operation, Quantization, ResizeAttrs, StridedSliceAttrs,
     TensorType, Value,
 };
-
-fn repo() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().unwrap()
-}
-
-fn python() -> PathBuf {
-    let py = repo().join(".venv/bin/python");
-    assert!(
-        py.exists(),
-        "{} is missing: the LiteRT oracle needs it. Run tools/setup-venv.sh (tools/test.sh does).",
-        py.display()
-    );
-    py
-}
 
 /// Runs every case of a manifest in LiteRT; one result line per case.
 const RUNNER: &str = r#"
@@ -771,16 +761,9 @@ fn run_litert(dir: &Path, cases: &[Case], resolver: &str) -> Vec<Oracle> {
         .collect()
 }
 
-fn temp_dir(tag: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("npuc-movement-{tag}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
-}
-
 /// Runs all cases in npuc and LiteRT (default and reference resolvers) and compares.
 fn check(tag: &str, cases: Vec<Case>) {
-    let dir = temp_dir(tag);
+    let dir = scratch(tag);
     let mut failures = Vec::new();
     for resolver in ["AUTO", "BUILTIN_REF"] {
         let oracle = run_litert(&dir, &cases, resolver);

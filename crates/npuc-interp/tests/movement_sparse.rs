@@ -9,26 +9,16 @@
 //! Hand-made examples (CSR, column-major, block-sparse) live beside the code in
 //! `src/sparse.rs`.
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
+
+use common::{python, repo, scratch};
 
 use bytes::Bytes;
 use npuc_interp::{sparse, Interpreter, Options, Tensor};
 use npuc_ir::{Graph, Module, Op, Operation, Value, ValueId};
-
-fn repo() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().unwrap()
-}
-
-fn python() -> PathBuf {
-    let py = repo().join(".venv/bin/python");
-    assert!(
-        py.exists(),
-        "{} is missing: the LiteRT oracle needs it. Run tools/setup-venv.sh (tools/test.sh does).",
-        py.display()
-    );
-    py
-}
 
 /// Runs a model on zero inputs without delegates and dumps the requested tensors (all
 /// outputs when none are named) as raw bytes to `<prefix>_<index>.bin`.
@@ -49,12 +39,6 @@ for i in indices:
     it.get_tensor(i).tofile(f"{prefix}_{i}.bin")
     print(i)
 "#;
-
-fn work_dir(tag: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("npuc-movement-sparse-{tag}-{}", std::process::id()));
-    std::fs::create_dir_all(&d).unwrap();
-    d
-}
 
 /// LiteRT's bytes for `tensors` of `model` (all outputs when empty), in order.
 fn litert_dump(dir: &Path, model: &Path, tag: &str, tensors: &[usize]) -> Vec<Vec<u8>> {
@@ -109,7 +93,7 @@ fn densify_model(g: &Graph, v: ValueId) -> Graph {
 
 #[test]
 fn fixture_sparse_constants_densify_like_litert() {
-    let dir = work_dir("consts");
+    let dir = scratch("consts");
     let mut checked = 0;
     for name in ["zoo_d_f32.tflite", "zoo_d_f16.tflite", "zoo_d_int8.tflite", "zoo_e_f32.tflite"] {
         let (_, m) = fixture(name);
@@ -143,7 +127,7 @@ fn fixture_sparse_constants_densify_like_litert() {
 
 #[test]
 fn zoo_d_densify_results_match_litert_in_the_original_model() {
-    let dir = work_dir("models");
+    let dir = scratch("models");
     for name in ["zoo_d_f32.tflite", "zoo_d_f16.tflite", "zoo_d_int8.tflite"] {
         let (path, m) = fixture(name);
         let g = &m.graphs[0];

@@ -17,9 +17,11 @@
 //! The oracle's Python environment is required: a missing `.venv` fails the test loudly.
 //! Run with `--nocapture` to see one line per case.
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
-use std::sync::atomic::{AtomicUsize, Ordering};
+mod common;
+
+use std::path::Path;
+
+use common::{read_npy, repo, scratch};
 
 use bytes::Bytes;
 use npuc_interp::{Data, Interpreter, Options, Tensor};
@@ -30,96 +32,11 @@ use npuc_ir::{
 
 const SEEDS: usize = 10;
 
-fn repo() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().expect("repository root")
-}
-
-fn python() -> PathBuf {
-    let py = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../.venv/bin/python");
-    assert!(
-        py.exists(),
-        "the LiteRT oracle needs {}: create it with tools/setup-venv.sh (these tests never skip)",
-        py.display()
-    );
-    py
-}
-
-fn scratch_dir(label: &str) -> PathBuf {
-    static N: AtomicUsize = AtomicUsize::new(0);
-    let d = std::env::temp_dir().join(format!(
-        "npuc-qarith-{}-{}-{}",
-        std::process::id(),
-        N.fetch_add(1, Ordering::Relaxed),
-        label.replace(|c: char| !c.is_ascii_alphanumeric(), "_")
-    ));
-    std::fs::create_dir_all(&d).unwrap();
-    d
-}
-
-/// Runs the oracle on seeds 0..SEEDS; the seed folders on success, the oracle's stderr
-/// otherwise.
-fn oracle(model: &Path, resolver: &str, out: &Path) -> Result<Vec<PathBuf>, String> {
-    let res = Command::new(python())
-        .arg(repo().join("tools/litert_oracle.py"))
-        .arg("run")
-        .arg(model)
-        .args(["--seed", "0", "--count", &SEEDS.to_string(), "--resolver", resolver, "--out"])
-        .arg(out)
-        .output()
-        .expect("cannot start the oracle");
-    if !res.status.success() {
-        return Err(String::from_utf8_lossy(&res.stderr).trim().to_string());
-    }
-    Ok((0..SEEDS).map(|s| out.join(format!("seed_{s}"))).collect())
-}
-
-/// A minimal `.npy` reader: magic, version, header dict, little-endian C-order data.
-fn read_npy(path: &Path) -> Tensor {
-    let b = std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    assert_eq!(&b[..6], b"\x93NUMPY", "{}: not a .npy file", path.display());
-    let (hlen, start) = if b[6] == 1 {
-        (u16::from_le_bytes([b[8], b[9]]) as usize, 10)
-    } else {
-        (u32::from_le_bytes([b[8], b[9], b[10], b[11]]) as usize, 12)
-    };
-    let header = std::str::from_utf8(&b[start..start + hlen]).unwrap();
-    let field = |key: &str| -> &str {
-        let at = header.find(&format!("'{key}'")).unwrap_or_else(|| panic!("{}: no {key}", path.display()));
-        header[at + key.len() + 3..].trim_start()
-    };
-    let descr = field("descr");
-    let descr = &descr[1..descr[1..].find('\'').unwrap() + 1];
-    assert!(field("fortran_order").starts_with("False"), "{}: Fortran order", path.display());
-    let shape_txt = field("shape");
-    let shape: Vec<usize> = shape_txt[1..shape_txt.find(')').unwrap()]
-        .split(',')
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-        .map(|s| s.parse().unwrap())
-        .collect();
-    let dtype = match &descr[1..] {
-        "i1" => DType::I8,
-        "u1" => DType::U8,
-        "i2" => DType::I16,
-        "u2" => DType::U16,
-        "i4" => DType::I32,
-        "i8" => DType::I64,
-        "f4" => DType::F32,
-        "b1" => DType::Bool,
-        d => panic!("{}: dtype {d} not handled", path.display()),
-    };
-    assert!(descr.starts_with('<') || descr.starts_with('|'), "{}: big-endian data", path.display());
-    let n: usize = shape.iter().product();
-    let data =
-        Data::from_le_bytes(dtype, &b[start + hlen..], n).unwrap_or_else(|| panic!("{}: bad data", path.display()));
-    Tensor { shape, data }
-}
-
 /// Runs `graph` (already saved as `model`) through npuc and LiteRT on every seed and
 /// compares every output bit for bit.
 fn compare(graph: &Graph, model: &Path, resolver: &str) -> Result<(), String> {
     let dir = model.with_extension("out");
-    let seeds = oracle(model, resolver, &dir).map_err(|e| format!("oracle failed: {e}"))?;
+    let seeds = common::oracle(model, resolver, &dir, SEEDS).map_err(|e| format!("oracle failed: {e}"))?;
     let interp = Interpreter::new(graph, &Options { threads: 1 }).map_err(|e| format!("npuc cannot prepare: {e}"))?;
     // The kernels split rows over the worker pool when it has threads: same results.
     let parallel = Interpreter::new(graph, &Options { threads: 2 }).map_err(|e| format!("npuc cannot prepare: {e}"))?;
@@ -159,7 +76,7 @@ fn compare(graph: &Graph, model: &Path, resolver: &str) -> Result<(), String> {
 
 /// Exports `graph`, runs it through both interpreters and reports.
 fn check(label: &str, graph: Graph, resolver: &str) -> Result<(), String> {
-    let dir = scratch_dir(label);
+    let dir = scratch(label);
     let model = dir.join("model.tflite");
     let module = Module::from_graph(graph);
     std::fs::write(&model, npuc_tflite::export(&module).map_err(|e| format!("export: {e}"))?).unwrap();
@@ -1071,11 +988,11 @@ fn refused_quantizations_are_named() {
         .to_string();
     assert!(e.contains("operand 0 has scale 0.02 zero point 1") && e.contains("concatenation"), "{e}");
     // ... as LiteRT does: it refuses the model.
-    let dir = scratch_dir("concat_refused");
+    let dir = scratch("concat_refused");
     let model = dir.join("model.tflite");
     std::fs::write(&model, npuc_tflite::export(&Module::from_graph(g)).unwrap()).unwrap();
-    let refused =
-        oracle(&model, "ref", &dir.join("out")).expect_err("LiteRT accepts int8 CONCATENATION with rescaling");
+    let refused = common::oracle(&model, "ref", &dir.join("out"), SEEDS)
+        .expect_err("LiteRT accepts int8 CONCATENATION with rescaling");
     assert!(refused.contains("cannot load"), "{refused}");
     let _ = std::fs::remove_dir_all(&dir);
 

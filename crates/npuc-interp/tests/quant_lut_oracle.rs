@@ -14,8 +14,12 @@
 //!
 //! The oracle needs the repository's `.venv`; a missing one is a failure, never a skip.
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
+
+use common::{python, read_npy, repo, scratch};
 
 use bytes::Bytes;
 use npuc_interp::{Data, Interpreter, Options, Tensor};
@@ -23,50 +27,11 @@ use npuc_ir::{
     Activation, Constant, DType, Graph, Module, Op, Operation, Quantization, ResizeAttrs, TensorType, Value,
 };
 
-const SEEDS: u64 = 10;
+const SEEDS: usize = 10;
 
 // ---------------------------------------------------------------------------------------
 // oracle plumbing
 // ---------------------------------------------------------------------------------------
-
-fn repo() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().expect("repo root")
-}
-
-fn python() -> PathBuf {
-    let py = repo().join(".venv/bin/python");
-    assert!(
-        py.exists(),
-        "{} is missing: the LiteRT oracle needs it. Run tools/setup-venv.sh (tools/test.sh does).",
-        py.display()
-    );
-    py
-}
-
-/// A fresh scratch directory for one test.
-fn scratch(test: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("npuc-quant-lut-{}-{test}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
-}
-
-/// Runs the oracle on seeds 0..SEEDS (one process); `Err(stderr)` if LiteRT refuses.
-fn oracle_seeds(model: &Path, resolver: &str, out: &Path) -> Result<Vec<PathBuf>, String> {
-    let res = Command::new(python())
-        .arg(repo().join("tools/litert_oracle.py"))
-        .arg("run")
-        .arg(model)
-        .args(["--seed", "0", "--count", &SEEDS.to_string(), "--resolver", resolver, "--out"])
-        .arg(out)
-        .output()
-        .expect("cannot start the oracle");
-    if res.status.success() {
-        Ok((0..SEEDS).map(|s| out.join(format!("seed_{s}"))).collect())
-    } else {
-        Err(String::from_utf8_lossy(&res.stderr).into_owned())
-    }
-}
 
 /// Runs the oracle's model wrapper on one input holding every value of `[lo, hi]` in
 /// turn (the input's element count must cover the range), writing in_0/out_0.npy.
@@ -107,38 +72,6 @@ np.save(os.path.join(out, "out_0.npy"), outs[0])
     } else {
         Err(String::from_utf8_lossy(&res.stderr).into_owned())
     }
-}
-
-/// A minimal `.npy` reader (version 1-3, C order, the dtypes these tests produce).
-fn read_npy(path: &Path) -> Tensor {
-    let bytes = std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    assert_eq!(&bytes[..6], b"\x93NUMPY", "{}: not a .npy file", path.display());
-    let (header_len, start) = if bytes[6] == 1 {
-        (u16::from_le_bytes([bytes[8], bytes[9]]) as usize, 10)
-    } else {
-        (u32::from_le_bytes([bytes[8], bytes[9], bytes[10], bytes[11]]) as usize, 12)
-    };
-    let header = std::str::from_utf8(&bytes[start..start + header_len]).unwrap();
-    let field = |key: &str| {
-        let at = header.find(key).unwrap_or_else(|| panic!("{}: no {key} in {header}", path.display()));
-        &header[at + key.len()..]
-    };
-    let descr = field("'descr':").trim_start().trim_start_matches('\'').split('\'').next().unwrap().to_string();
-    assert!(field("'fortran_order':").trim_start().starts_with("False"), "{}: Fortran order", path.display());
-    let shape_text = field("'shape':").trim_start().trim_start_matches('(').split(')').next().unwrap();
-    let shape: Vec<usize> =
-        shape_text.split(',').map(str::trim).filter(|s| !s.is_empty()).map(|s| s.parse().unwrap()).collect();
-    let body = &bytes[start + header_len..];
-    let n: usize = shape.iter().product();
-    let data = match descr.as_str() {
-        "|i1" => Data::I8(body[..n].iter().map(|&b| b as i8).collect()),
-        "|u1" => Data::U8(body[..n].to_vec()),
-        "<i2" => Data::I16(body[..2 * n].chunks(2).map(|c| i16::from_le_bytes([c[0], c[1]])).collect()),
-        "<u2" => Data::U16(body[..2 * n].chunks(2).map(|c| u16::from_le_bytes([c[0], c[1]])).collect()),
-        "<i4" => Data::I32(body[..4 * n].chunks(4).map(|c| i32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect()),
-        other => panic!("{}: unexpected dtype {other}", path.display()),
-    };
-    Tensor { shape, data }
 }
 
 fn ints(t: &Tensor) -> Vec<i64> {
@@ -406,7 +339,7 @@ fn check(case: &Case, resolver: &str, dir: &Path) -> Result<Option<String>, Stri
     std::fs::create_dir_all(dir).unwrap();
     let model = dir.join("model.tflite");
     export(&case.graph, &model);
-    let mut runs = if case.random { oracle_seeds(&model, resolver, &dir.join("seeds"))? } else { Vec::new() };
+    let mut runs = if case.random { common::oracle(&model, resolver, &dir.join("seeds"), SEEDS)? } else { Vec::new() };
     if let Some((lo, hi)) = case.domain {
         runs.push(oracle_domain(&model, resolver, &dir.join("domain"), lo, hi)?);
     }
@@ -537,7 +470,7 @@ fn prepare_refusals_match_litert() {
     for (i, c) in refused.iter().enumerate() {
         let model = tmp.join(format!("case{i}.tflite"));
         export(&c.graph, &model);
-        let litert = oracle_seeds(&model, "ref", &tmp.join(format!("case{i}")));
+        let litert = common::oracle(&model, "ref", &tmp.join(format!("case{i}")), SEEDS);
         let npuc = Interpreter::new(&c.graph, &Options { threads: 1 }).and_then(|it| {
             let x = &c.graph.value(c.graph.inputs[0]).ty;
             it.run(vec![Tensor::zeros(x)])
@@ -663,28 +596,4 @@ fn fixture_ops_are_bit_exact_against_litert_reference_kernels() {
     }
     let _ = std::fs::remove_dir_all(&tmp);
     assert!(failures.is_empty(), "fixture ops disagree with LiteRT's reference kernels:\n{}", failures.join("\n"));
-}
-
-/// Where LiteRT's other resolvers differ from its reference kernels on these ops:
-/// `default` (builtin optimized kernels plus the XNNPACK delegate) and `nodelegate`
-/// (builtin optimized kernels alone). Informational: printed, not asserted, because npuc
-/// reproduces the reference kernels.
-#[test]
-fn other_resolver_differences_are_reported() {
-    let tmp = scratch("other");
-    let mut cases = cases();
-    cases.extend(fixture_cases());
-    for resolver in ["default", "nodelegate"] {
-        let results = par_map(&cases, |i, c| check(c, resolver, &tmp.join(format!("{resolver}{i}"))));
-        eprintln!("npuc (= LiteRT reference kernels) against LiteRT's {resolver} resolver:");
-        for (c, r) in cases.iter().zip(results) {
-            let status = match r {
-                Ok(None) => "identical".to_string(),
-                Ok(Some(why)) => format!("differs: {why}"),
-                Err(e) => format!("error: {}", e.lines().last().unwrap_or("")),
-            };
-            eprintln!("  {:<34} {status}", c.name);
-        }
-    }
-    let _ = std::fs::remove_dir_all(&tmp);
 }

@@ -15,6 +15,7 @@
 pub(crate) mod float;
 pub(crate) mod movement;
 pub(crate) mod quant;
+pub(crate) mod window;
 
 use npuc_ir::{Graph, OpId, Operation, TensorType, Value};
 

@@ -11,22 +11,11 @@ use npuc_ir::{Activation, Conv2dAttrs, FullyConnectedAttrs, TransposeConvAttrs};
 use super::gemm::{gemm, gemm_packed_a, gemm_packed_a_raw, pack_weights, Packed};
 use super::simd::gemv_rows;
 use super::{
-    bias_and_clamp, bias_f32, dims4, for_ranges, for_row_blocks, input_f32, output_shape, positive, single_output,
-    tflite_out_size, tflite_padding, Clamp, KResult, KernelCtx, SyncPtr,
+    bias_and_clamp, bias_f32, conv_out_size, dims4, for_ranges, for_row_blocks, input_f32, output_shape, positive,
+    single_output, weights_f32, Clamp, KResult, KernelCtx, SyncPtr,
 };
 use crate::error::KernelError;
-
-/// The f32 weights at operand `i`; integer weights with f32 activations are TFLite's hybrid
-/// kernels, which quantize the activations on the fly and are not modelled here.
-fn weights_f32<'a>(cx: &KernelCtx<'a>, i: usize, role: &str) -> Result<&'a [f32], KernelError> {
-    let t = cx.input(i)?;
-    t.as_f32().ok_or_else(|| {
-        KernelError::new(format!(
-            "{role} has dtype {} with f32 activations: hybrid kernels are not implemented (dequantize the {role} first)",
-            t.dtype()
-        ))
-    })
-}
+use crate::kernels::window::{out_size, padding_before};
 
 /// Below this many rows a product is computed as dot products against the weight rows,
 /// which needs no packing of the weights (a fully connected layer on one vector). The dot
@@ -188,15 +177,7 @@ pub(super) fn conv2d(cx: &KernelCtx<'_>, at: &Conv2dAttrs) -> KResult {
     let bias = bias_f32(cx, 2, oc)?;
     let (sh, sw) = (at.stride[0] as usize, at.stride[1] as usize);
     let (dh, dw) = (at.dilation[0] as usize, at.dilation[1] as usize);
-    let oh = tflite_out_size(at.padding, ih, kh, sh, dh);
-    let ow = tflite_out_size(at.padding, iw, kw, sw, dw);
-    let declared = output_shape(cx)?;
-    if declared != [n, oh, ow, oc] {
-        return Err(KernelError::new(format!(
-            "result is declared {declared:?}, the convolution gives {:?}",
-            [n, oh, ow, oc]
-        )));
-    }
+    let (oh, ow) = conv_out_size(cx, at.padding, [n, ih, iw], [kh, kw], [sh, sw], [dh, dw], oc)?;
     let g = ConvGeom {
         ih,
         iw,
@@ -210,8 +191,8 @@ pub(super) fn conv2d(cx: &KernelCtx<'_>, at: &Conv2dAttrs) -> KResult {
         sw,
         dh,
         dw,
-        pad_t: tflite_padding(sh, dh, ih, kh, oh),
-        pad_l: tflite_padding(sw, dw, iw, kw, ow),
+        pad_t: padding_before(sh, dh, ih, kh, oh),
+        pad_l: padding_before(sw, dw, iw, kw, ow),
         groups,
         icg,
         ocg: oc / groups,
@@ -304,8 +285,8 @@ pub(super) fn transpose_conv(cx: &KernelCtx<'_>, at: &TransposeConvAttrs) -> KRe
         )));
     }
     let (sh, sw) = (at.stride[0] as usize, at.stride[1] as usize);
-    let pad_t = tflite_padding(sh, 1, oh, kh, tflite_out_size(at.padding, oh, kh, sh, 1)) as isize;
-    let pad_l = tflite_padding(sw, 1, ow, kw, tflite_out_size(at.padding, ow, kw, sw, 1)) as isize;
+    let pad_t = padding_before(sh, 1, oh, kh, out_size(at.padding, oh, kh, sh, 1)) as isize;
+    let pad_l = padding_before(sw, 1, ow, kw, out_size(at.padding, ow, kw, sw, 1)) as isize;
     let taps = kh * kw;
     let ncol = taps * oc;
     // Filter rearranged to [tap, out channel, in channel] so that a col row holds, per tap, the

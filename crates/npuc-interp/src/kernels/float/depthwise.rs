@@ -12,10 +12,11 @@ use npuc_ir::DepthwiseConv2dAttrs;
 use super::gemm::Isa;
 use super::simd::LANES;
 use super::{
-    bias_f32, dims4, for_row_blocks, input_f32, output_shape, positive, single_output, tflite_out_size, tflite_padding,
-    Clamp, KResult, KernelCtx,
+    bias_f32, conv_out_size, dims4, for_row_blocks, input_f32, positive, single_output, weights_f32, Clamp, KResult,
+    KernelCtx,
 };
 use crate::error::KernelError;
+use crate::kernels::window::{padding_before, valid_taps};
 
 /// Geometry and operands of a depthwise convolution.
 struct Depthwise<'a> {
@@ -40,31 +41,14 @@ struct Depthwise<'a> {
     pad_l: usize,
 }
 
-/// Taps `k` of a window starting at `origin` (may be negative) with dilation `d` that fall
-/// inside `0..size`.
-fn valid_taps(origin: isize, d: usize, taps: usize, size: usize) -> std::ops::Range<usize> {
-    let d = d as isize;
-    let lo = if origin < 0 { ((-origin) + d - 1) / d } else { 0 };
-    let last = size as isize - 1 - origin;
-    let hi = if last < 0 { 0 } else { (last / d + 1).min(taps as isize) };
-    let lo = lo.min(taps as isize);
-    lo as usize..(hi.max(lo)) as usize
-}
-
 /// DEPTHWISE_CONV_2D (reference_ops::DepthwiseConv): filter `[1, H, W, C·m]`, output
 /// channel `c·m + j` reads input channel `c`; the multiplier comes from the shapes (TFLite
 /// ignores the attribute).
 pub(super) fn depthwise_conv2d(cx: &KernelCtx<'_>, at: &DepthwiseConv2dAttrs) -> KResult {
     let x = input_f32(cx, 0, "input")?;
-    let t = cx.input(1)?;
-    let w = t.as_f32().ok_or_else(|| {
-        KernelError::new(format!(
-            "filter has dtype {} with f32 activations: hybrid kernels are not implemented (dequantize the filter first)",
-            t.dtype()
-        ))
-    })?;
+    let w = weights_f32(cx, 1, "filter")?;
     let [n, ih, iw, ic] = dims4(&cx.input(0)?.shape, "input")?;
-    let [one, kh, kw, oc] = dims4(&t.shape, "filter")?;
+    let [one, kh, kw, oc] = dims4(&cx.input(1)?.shape, "filter")?;
     positive(&at.stride, "stride")?;
     positive(&at.dilation, "dilation")?;
     if one != 1 || ic == 0 || oc % ic != 0 {
@@ -75,15 +59,7 @@ pub(super) fn depthwise_conv2d(cx: &KernelCtx<'_>, at: &DepthwiseConv2dAttrs) ->
     let bias = bias_f32(cx, 2, oc)?;
     let (sh, sw) = (at.stride[0] as usize, at.stride[1] as usize);
     let (dh, dw) = (at.dilation[0] as usize, at.dilation[1] as usize);
-    let oh = tflite_out_size(at.padding, ih, kh, sh, dh);
-    let ow = tflite_out_size(at.padding, iw, kw, sw, dw);
-    let declared = output_shape(cx)?;
-    if declared != [n, oh, ow, oc] {
-        return Err(KernelError::new(format!(
-            "result is declared {declared:?}, the convolution gives {:?}",
-            [n, oh, ow, oc]
-        )));
-    }
+    let (oh, ow) = conv_out_size(cx, at.padding, [n, ih, iw], [kh, kw], [sh, sw], [dh, dw], oc)?;
     let p = Depthwise {
         x,
         w,
@@ -102,8 +78,8 @@ pub(super) fn depthwise_conv2d(cx: &KernelCtx<'_>, at: &DepthwiseConv2dAttrs) ->
         sw,
         dh,
         dw,
-        pad_t: tflite_padding(sh, dh, ih, kh, oh),
-        pad_l: tflite_padding(sw, dw, iw, kw, ow),
+        pad_t: padding_before(sh, dh, ih, kh, oh),
+        pad_l: padding_before(sw, dw, iw, kw, ow),
     };
     let mut out = vec![0.0f32; n * oh * ow * oc];
     for_row_blocks(&mut out, ow * oc, ow * oc * kh * kw, |r0, block| depthwise_rows(&p, r0, block));
@@ -512,16 +488,5 @@ mod tests {
                 );
             }
         }
-    }
-
-    #[test]
-    fn valid_taps_clip_the_window() {
-        assert_eq!(valid_taps(-1, 1, 3, 5), 1..3);
-        assert_eq!(valid_taps(3, 1, 3, 5), 0..2);
-        assert_eq!(valid_taps(-3, 2, 3, 5), 2..3);
-        assert_eq!(valid_taps(0, 2, 3, 5), 0..3);
-        assert_eq!(valid_taps(1, 2, 3, 5), 0..2);
-        assert_eq!(valid_taps(-10, 1, 3, 5), 3..3);
-        assert_eq!(valid_taps(7, 1, 3, 5), 0..0);
     }
 }

@@ -39,6 +39,7 @@ use rayon::prelude::*;
 
 use super::{KernelCtx, Outcome};
 use crate::error::KernelError;
+use crate::kernels::window::out_size;
 use crate::tensor::{Data, Tensor};
 
 type KResult = Result<Vec<Tensor>, KernelError>;
@@ -251,28 +252,39 @@ where
     (0..n.div_ceil(per)).into_par_iter().for_each(|t| f(t * per..((t + 1) * per).min(n)));
 }
 
-/// TFLite's padding before the first element along one dimension
-/// (tensorflow/lite/kernels/padding.h `ComputePaddingWithOffset`): half the total padding,
-/// rounded down, so an odd extra element goes to the far side.
-pub(super) fn tflite_padding(stride: usize, dilation: usize, in_size: usize, filter: usize, out_size: usize) -> usize {
-    let effective = (filter as i64 - 1) * dilation as i64 + 1;
-    let total = (out_size as i64 - 1) * stride as i64 + effective - in_size as i64;
-    (total.max(0) / 2) as usize
+/// The f32 weights at operand `i`; integer weights with f32 activations are TFLite's hybrid
+/// kernels, which quantize the activations on the fly and are not modelled here.
+pub(super) fn weights_f32<'a>(cx: &KernelCtx<'a>, i: usize, role: &str) -> Result<&'a [f32], KernelError> {
+    let t = cx.input(i)?;
+    t.as_f32().ok_or_else(|| {
+        KernelError::new(format!(
+            "{role} has dtype {} with f32 activations: hybrid kernels are not implemented (dequantize the {role} first)",
+            t.dtype()
+        ))
+    })
 }
 
-/// TFLite's output extent of a windowed op (`ComputeOutSize`).
-pub(super) fn tflite_out_size(
+/// The output height and width of a convolution (CONV_2D, DEPTHWISE_CONV_2D) of an
+/// `[n, ih, iw, _]` input giving `oc` channels, checked against the declared result.
+pub(super) fn conv_out_size(
+    cx: &KernelCtx<'_>,
     padding: npuc_ir::Padding,
-    in_size: usize,
-    filter: usize,
-    stride: usize,
-    dilation: usize,
-) -> usize {
-    let effective = (filter.max(1) - 1) * dilation + 1;
-    match padding {
-        npuc_ir::Padding::Same => in_size.div_ceil(stride),
-        npuc_ir::Padding::Valid => (in_size + stride).saturating_sub(effective) / stride,
+    [n, ih, iw]: [usize; 3],
+    [kh, kw]: [usize; 2],
+    [sh, sw]: [usize; 2],
+    [dh, dw]: [usize; 2],
+    oc: usize,
+) -> Result<(usize, usize), KernelError> {
+    let oh = out_size(padding, ih, kh, sh, dh);
+    let ow = out_size(padding, iw, kw, sw, dw);
+    let declared = output_shape(cx)?;
+    if declared != [n, oh, ow, oc] {
+        return Err(KernelError::new(format!(
+            "result is declared {declared:?}, the convolution gives {:?}",
+            [n, oh, ow, oc]
+        )));
     }
+    Ok((oh, ow))
 }
 
 /// Checks that stride and dilation values are positive.

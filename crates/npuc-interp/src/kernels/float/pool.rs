@@ -2,11 +2,9 @@
 
 use npuc_ir::Pool2dAttrs;
 
-use super::{
-    dims4, for_row_blocks, input_f32, output_shape, positive, single_output, tflite_out_size, tflite_padding, Clamp,
-    KResult, KernelCtx,
-};
+use super::{dims4, for_row_blocks, input_f32, output_shape, positive, single_output, Clamp, KResult, KernelCtx};
 use crate::error::KernelError;
+use crate::kernels::window::{out_size, padding_before, valid_taps};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(super) enum PoolKind {
@@ -34,9 +32,7 @@ struct Pool<'a> {
 /// The window taps `0..filter` starting at `origin` that fall inside `0..size`
 /// (TFLite's `filter_*_start` / `filter_*_end`).
 fn window(origin: isize, filter: usize, size: usize) -> std::ops::Range<usize> {
-    let lo = (-origin).clamp(0, filter as isize) as usize;
-    let hi = (size as isize - origin).clamp(0, filter as isize) as usize;
-    lo..hi.max(lo)
+    valid_taps(origin, 1, filter, size)
 }
 
 /// Pooling (reference_ops::AveragePool / MaxPool): the average divides by the number of
@@ -49,8 +45,8 @@ pub(super) fn pool2d(cx: &KernelCtx<'_>, at: &Pool2dAttrs, kind: PoolKind) -> KR
     positive(&at.filter, "filter size")?;
     let (fh, fw) = (at.filter[0] as usize, at.filter[1] as usize);
     let (sh, sw) = (at.stride[0] as usize, at.stride[1] as usize);
-    let oh = tflite_out_size(at.padding, ih, fh, sh, 1);
-    let ow = tflite_out_size(at.padding, iw, fw, sw, 1);
+    let oh = out_size(at.padding, ih, fh, sh, 1);
+    let ow = out_size(at.padding, iw, fw, sw, 1);
     let declared = output_shape(cx)?;
     if declared != [n, oh, ow, c] {
         return Err(KernelError::new(format!("result is declared {declared:?}, pooling gives {:?}", [n, oh, ow, c])));
@@ -68,8 +64,8 @@ pub(super) fn pool2d(cx: &KernelCtx<'_>, at: &Pool2dAttrs, kind: PoolKind) -> KR
         fw,
         sh,
         sw,
-        pad_t: tflite_padding(sh, 1, ih, fh, oh),
-        pad_l: tflite_padding(sw, 1, iw, fw, ow),
+        pad_t: padding_before(sh, 1, ih, fh, oh),
+        pad_l: padding_before(sw, 1, iw, fw, ow),
     };
     // TFLite fails an average over a window that lies entirely in the padding.
     let empty_y = (0..oh).any(|y| window((y * sh) as isize - p.pad_t as isize, fh, ih).is_empty());

@@ -26,6 +26,7 @@ use crate::error::KernelError;
 use crate::kernels::quant::fixed_point::{
     multiply_by_quantized_multiplier, multiply_by_quantized_multiplier_i64, quantize_multiplier, QuantizedMultiplier,
 };
+use crate::kernels::window::{out_size, padding_before};
 use crate::kernels::KernelCtx;
 use crate::tensor::{Data, Tensor};
 
@@ -33,25 +34,6 @@ type R = Result<Vec<Tensor>, KernelError>;
 
 fn err<T>(msg: impl Into<String>) -> Result<T, KernelError> {
     Err(KernelError::new(msg))
-}
-
-/// `ComputeOutSize` of TFLite's padding.h.
-fn out_size(padding: Padding, input: usize, filter: usize, stride: usize, dilation: usize) -> usize {
-    let eff = (filter - 1) * dilation + 1;
-    if stride == 0 {
-        return 0;
-    }
-    match padding {
-        Padding::Same => input.div_ceil(stride),
-        Padding::Valid => (input + stride).saturating_sub(eff) / stride,
-    }
-}
-
-/// `ComputePaddingWithOffset` (the leading padding; the odd extra goes at the end).
-fn padding_before(stride: usize, dilation: usize, input: usize, filter: usize, output: usize) -> usize {
-    let eff = (filter - 1) * dilation + 1;
-    let total = (output.max(1) - 1) * stride + eff;
-    total.saturating_sub(input) / 2
 }
 
 /// Geometry of a 2-D windowed op over NHWC tensors.
@@ -592,9 +574,10 @@ pub(super) fn transpose_conv(cx: &KernelCtx<'_>, a: &TransposeConvAttrs) -> R {
     if sh == 0 || sw == 0 {
         return err("zero stride");
     }
-    // TFLite pads as a forward conv from the result back to the input would.
-    let ph = padding_before(sh, 1, oh, kh, out_size(a.padding, oh, kh, sh, 1));
-    let pw = padding_before(sw, 1, ow, kw, out_size(a.padding, ow, kw, sw, 1));
+    // TFLite pads as a forward conv from the result back to the input would. An empty
+    // forward result is padded like a one-element one here (`.max(1)`).
+    let ph = padding_before(sh, 1, oh, kh, out_size(a.padding, oh, kh, sh, 1).max(1));
+    let pw = padding_before(sw, 1, ow, kw, out_size(a.padding, ow, kw, sw, 1).max(1));
     let g = Geom { n, ih, iw, ic, oh, ow, oc, kh, kw, sh, sw, dh: 1, dw: 1, ph, pw };
     check_filter_axis(cx, 1, 0)?;
     let (iq, oq) = (in_q(cx, 2)?, out_q(cx)?);
@@ -777,23 +760,5 @@ pub(super) fn fully_connected(cx: &KernelCtx<'_>, a: &FullyConnectedAttrs) -> R 
         (i, f, o) => {
             err(format!("quantized FULLY_CONNECTED takes i8 x i8 -> i8 or i16 x i8 -> i16, got {i} x {f} -> {o}"))
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn padding_matches_tflite() {
-        // 5 wide, 3 tap, stride 2, SAME: out 3, total padding 2 -> 1 before.
-        assert_eq!(out_size(Padding::Same, 5, 3, 2, 1), 3);
-        assert_eq!(padding_before(2, 1, 5, 3, 3), 1);
-        // 4 wide, 3 tap, stride 2, SAME: out 2, total 1 -> 0 before (extra after).
-        assert_eq!(padding_before(2, 1, 4, 3, 2), 0);
-        assert_eq!(out_size(Padding::Valid, 5, 3, 2, 1), 2);
-        assert_eq!(padding_before(2, 1, 5, 3, 2), 0);
-        // Dilation widens the window.
-        assert_eq!(out_size(Padding::Valid, 7, 3, 1, 2), 3);
     }
 }

@@ -21,6 +21,7 @@ use npuc_ir::{DType, Pool2dAttrs};
 use super::{act_range, from_ints, in_q, int_operand, int_range, ints, out_q, out_tensor};
 use crate::error::KernelError;
 use crate::kernels::quant::fixed_point::{multiply_by_quantized_multiplier, quantize_multiplier};
+use crate::kernels::window::{out_size, padding_before};
 use crate::kernels::KernelCtx;
 use crate::tensor::Tensor;
 
@@ -56,16 +57,12 @@ fn pool_geom(cx: &KernelCtx<'_>, a: &Pool2dAttrs) -> Result<PoolGeom, KernelErro
     if kh == 0 || kw == 0 || sh == 0 || sw == 0 {
         return err("zero window or stride");
     }
-    let size = |i: usize, k: usize, s: usize| match a.padding {
-        npuc_ir::Padding::Same => i.div_ceil(s),
-        npuc_ir::Padding::Valid => (i + s).saturating_sub(k) / s,
-    };
-    let (oh, ow) = (size(ih, kh, sh), size(iw, kw, sw));
+    let (oh, ow) = (out_size(a.padding, ih, kh, sh, 1), out_size(a.padding, iw, kw, sw, 1));
     if out[..] != [n, oh, ow, c] {
         return err(format!("the result is declared {out:?}, TFLite computes [{n}, {oh}, {ow}, {c}]"));
     }
-    let pad = |i: usize, k: usize, s: usize, o: usize| ((o.max(1) - 1) * s + k).saturating_sub(i) / 2;
-    Ok(PoolGeom { n, ih, iw, c, oh, ow, kh, kw, sh, sw, ph: pad(ih, kh, sh, oh), pw: pad(iw, kw, sw, ow) })
+    let (ph, pw) = (padding_before(sh, 1, ih, kh, oh), padding_before(sw, 1, iw, kw, ow));
+    Ok(PoolGeom { n, ih, iw, c, oh, ow, kh, kw, sh, sw, ph, pw })
 }
 
 /// Runs `reduce(values of the window inside the input, count)` per output element.
