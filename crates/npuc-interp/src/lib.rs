@@ -13,9 +13,11 @@ pub mod error;
 mod interpreter;
 pub mod kernels;
 pub mod npy;
+mod random;
 pub mod sparse;
 pub mod tensor;
 
 pub use error::{InterpError, KernelError};
 pub use interpreter::{Interpreter, Observer, Options};
+pub use random::{random_inputs, random_tensor};
 pub use tensor::{Data, Tensor};

@@ -8,12 +8,14 @@
 mod error;
 mod inspect;
 mod model_io;
+mod opt;
+mod passes;
 mod run;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
 
 use error::DriverError;
 use model_io::Format;
@@ -70,6 +72,45 @@ enum Command {
         /// Worker threads (0 = one per core).
         #[arg(long, default_value_t = 0)]
         threads: usize,
+    },
+    /// Run a pass pipeline over a model and write the result (format from -o's extension).
+    ///
+    /// The registered passes and their options are listed below.
+    Opt {
+        /// Model file (.tflite or .nir).
+        model: PathBuf,
+        /// The pipeline: pass names separated by commas, options in braces, e.g.
+        /// `dce` or `name{option=value,option=value},dce`.
+        #[arg(long, value_name = "PIPELINE")]
+        passes: String,
+        /// Output file (.tflite, .nir or .dot); `-` writes .nir to stdout.
+        #[arg(short, long)]
+        output: PathBuf,
+        /// Run the IR verifier after every pass.
+        #[arg(long)]
+        verify_each: bool,
+        /// Print the IR to stderr after every pass.
+        #[arg(long)]
+        print_after_all: bool,
+        /// Print the IR to stderr after each pass with this name (repeatable).
+        #[arg(long = "print-after", value_name = "NAME")]
+        print_after: Vec<String>,
+        /// Add each pass's wall time to the stage table.
+        #[arg(long)]
+        timing: bool,
+        /// Run the interpreter before and after each pass on seeded random inputs and add
+        /// each stage's max abs error and SQNR to the stage table.
+        #[arg(long)]
+        check_numerics: bool,
+        /// Seed of the --check-numerics inputs (as `npuc run --seed`).
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+        /// Print the stage table (stdout, or stderr when the model goes to stdout).
+        #[arg(long)]
+        stage_table: bool,
+        /// Print the stage table as JSON.
+        #[arg(long)]
+        json: bool,
     },
     /// Print a model as text IR (.nir) on stdout.
     Print {
@@ -135,6 +176,33 @@ fn run(cli: Cli) -> Result<(), DriverError> {
             print!("{}", run::run(&m, &args)?);
             Ok(())
         }
+        Command::Opt {
+            model,
+            passes,
+            output,
+            verify_each,
+            print_after_all,
+            print_after,
+            timing,
+            check_numerics,
+            seed,
+            stage_table,
+            json,
+        } => opt::opt(opt::OptArgs {
+            model,
+            passes,
+            output,
+            instrumentation: npuc_pass::Instrumentation {
+                verify_each,
+                print_after_all,
+                print_after,
+                timing,
+                check_numerics,
+                seed,
+            },
+            stage_table,
+            json,
+        }),
         Command::Print { model, full_constants } => {
             let m = model_io::load(&model)?;
             let bytes = model_io::render(&m, Format::Nir, full_constants).map_err(|e| e.in_file(&model))?;
@@ -144,7 +212,12 @@ fn run(cli: Cli) -> Result<(), DriverError> {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    // The pass list in `opt --help` comes from the registry, so it is attached at run time.
+    let matches = Cli::command().mut_subcommand("opt", |c| c.after_long_help(passes::help_text())).get_matches();
+    let cli = match Cli::from_arg_matches(&matches) {
+        Ok(cli) => cli,
+        Err(e) => e.exit(),
+    };
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

@@ -3,40 +3,15 @@
 use std::fmt::Write as _;
 use std::path::PathBuf;
 
-use half::{bf16, f16};
-use rand::{Rng, SeedableRng};
+use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
-use npuc_interp::{Data, Interpreter, Options, Tensor};
-use npuc_ir::{DType, Module, TensorType};
+use npuc_interp::{random_tensor, Interpreter, Options, Tensor};
+use npuc_ir::Module;
 
 use crate::error::DriverError;
 use crate::model_io;
 use npuc_interp::npy;
-
-/// Seeded random tensor: integers uniform over the dtype's whole range, floats uniform in
-/// [-1, 1], bools fair coins. The same seed gives the same tensor on every machine
-/// (ChaCha8 is a fixed, portable stream).
-pub fn random_tensor(ty: &TensorType, rng: &mut ChaCha8Rng) -> Tensor {
-    let n: usize = ty.shape.iter().product();
-    let data = match ty.dtype {
-        DType::F32 => Data::F32((0..n).map(|_| rng.random_range(-1.0f32..=1.0)).collect()),
-        DType::F16 => Data::F16((0..n).map(|_| f16::from_f32(rng.random_range(-1.0f32..=1.0))).collect()),
-        DType::BF16 => Data::BF16((0..n).map(|_| bf16::from_f32(rng.random_range(-1.0f32..=1.0))).collect()),
-        DType::F64 => Data::F64((0..n).map(|_| rng.random_range(-1.0f64..=1.0)).collect()),
-        DType::I4 => Data::I4((0..n).map(|_| rng.random_range(-8i8..=7)).collect()),
-        DType::I8 => Data::I8((0..n).map(|_| rng.random()).collect()),
-        DType::U8 => Data::U8((0..n).map(|_| rng.random()).collect()),
-        DType::I16 => Data::I16((0..n).map(|_| rng.random()).collect()),
-        DType::U16 => Data::U16((0..n).map(|_| rng.random()).collect()),
-        DType::I32 => Data::I32((0..n).map(|_| rng.random()).collect()),
-        DType::U32 => Data::U32((0..n).map(|_| rng.random()).collect()),
-        DType::I64 => Data::I64((0..n).map(|_| rng.random()).collect()),
-        DType::U64 => Data::U64((0..n).map(|_| rng.random()).collect()),
-        DType::Bool => Data::Bool((0..n).map(|_| rng.random()).collect()),
-    };
-    Tensor { shape: ty.shape.clone(), data }
-}
 
 /// Makes a name safe as a file name: anything but ASCII letters, digits, `.`, `_`, `-`
 /// becomes `_`.

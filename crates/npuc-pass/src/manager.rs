@@ -1,0 +1,173 @@
+//! The pass manager: runs passes over every graph of a module, with instrumentation, and
+//! records the stage table.
+
+use std::io::Write;
+use std::time::Instant;
+
+use npuc_interp::{Interpreter, Options, Tensor};
+use npuc_ir::{Graph, Module};
+use serde::Serialize;
+
+use crate::cost::{AnalyticCost, CostProvider};
+use crate::error::PassError;
+use crate::pass::{Pass, PassContext, PassReport};
+use crate::stage::{Numerics, OutputError, StageRecord, StageTable};
+
+/// What the manager does around each pass.
+#[derive(Clone, Debug, Default)]
+pub struct Instrumentation {
+    /// Run the IR verifier on the whole module after each pass; a failure names the pass.
+    pub verify_each: bool,
+    /// Print the module as `.nir` after every pass.
+    pub print_after_all: bool,
+    /// Print the module as `.nir` after the passes with these names.
+    pub print_after: Vec<String>,
+    /// Record each pass's wall time in the stage table.
+    pub timing: bool,
+    /// Run the main graph in the interpreter before the pipeline and after each pass on
+    /// seeded random inputs and record the error of every output.
+    pub check_numerics: bool,
+    /// Seed of the numerics inputs (same stream as `npuc run --seed`).
+    pub seed: u64,
+}
+
+/// Everything one pipeline run produced besides the rewritten module.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct PipelineReport {
+    /// The stage table.
+    pub stages: StageTable,
+    /// Per pass, in order: its name and merged report over all graphs.
+    pub passes: Vec<(String, PassReport)>,
+    /// Diagnostics passes recorded, prefixed with pass and graph.
+    pub diagnostics: Vec<String>,
+}
+
+/// Runs a sequence of passes with instrumentation and cost providers.
+pub struct PassManager {
+    passes: Vec<Box<dyn Pass>>,
+    instrumentation: Instrumentation,
+    providers: Vec<Box<dyn CostProvider>>,
+}
+
+impl PassManager {
+    /// A manager for `passes` with no instrumentation and the [`AnalyticCost`] provider.
+    pub fn new(passes: Vec<Box<dyn Pass>>) -> Self {
+        PassManager { passes, instrumentation: Instrumentation::default(), providers: vec![Box::new(AnalyticCost)] }
+    }
+
+    /// Sets the instrumentation.
+    pub fn with_instrumentation(mut self, instrumentation: Instrumentation) -> Self {
+        self.instrumentation = instrumentation;
+        self
+    }
+
+    /// Adds a cost provider (its columns follow those already present).
+    pub fn add_cost_provider(&mut self, provider: Box<dyn CostProvider>) {
+        self.providers.push(provider);
+    }
+
+    /// Names of the passes, in order.
+    pub fn pass_names(&self) -> Vec<&'static str> {
+        self.passes.iter().map(|p| p.name()).collect()
+    }
+
+    /// Runs every pass over every graph of `module`, writing `.nir` printouts to `print_out`.
+    pub fn run(&mut self, module: &mut Module, print_out: &mut dyn Write) -> Result<PipelineReport, PassError> {
+        let inst = self.instrumentation.clone();
+        let mut report = PipelineReport::default();
+        let mut input = StageRecord::measure("input", module, &self.providers);
+
+        // The reference: the main graph's outputs on seeded inputs before any pass.
+        let mut reference: Option<Result<Reference, String>> = None;
+        if inst.check_numerics {
+            let r = module.main().ok_or_else(|| "the module has no graph".to_string()).and_then(|g| {
+                let inputs = npuc_interp::random_inputs(g, inst.seed);
+                execute(g, inputs.clone()).map(|out| (inputs, out))
+            });
+            input.numerics = Some(match &r {
+                Ok((_, out)) => compare(out, out),
+                Err(reason) => Numerics::NotExecutable { reason: reason.clone() },
+            });
+            reference = Some(r);
+        }
+        report.stages.stages.push(input);
+
+        for pass in &mut self.passes {
+            let name = pass.name();
+            let start = Instant::now();
+            let mut merged = PassReport::default();
+            for (i, g) in module.graphs.iter_mut().enumerate() {
+                let mut cx = PassContext::new(i);
+                let r = pass.run(g, &mut cx)?;
+                merged.merge(r);
+                report.diagnostics.extend(cx.diagnostics.into_iter().map(|d| format!("{name}: graph #{i}: {d}")));
+            }
+            let elapsed = start.elapsed();
+            if inst.verify_each {
+                npuc_ir::verify_module(module)
+                    .map_err(|e| PassError::Verify { pass: name.into(), message: e.to_string() })?;
+            }
+            if inst.print_after_all || inst.print_after.iter().any(|p| p == name) {
+                let text = npuc_ir::print_module(module, &npuc_ir::PrintOptions::default());
+                write!(print_out, "// -----// IR after pass '{name}' //----- //\n{text}")
+                    .map_err(|e| PassError::Io(e.to_string()))?;
+            }
+            let mut rec = StageRecord::measure(name, module, &self.providers);
+            if inst.timing {
+                rec.time_ms = Some(elapsed.as_secs_f64() * 1e3);
+            }
+            if let Some(r) = &reference {
+                rec.numerics = Some(match r {
+                    Err(reason) => Numerics::NotExecutable { reason: format!("reference: {reason}") },
+                    Ok((inputs, want)) => match module.main() {
+                        None => Numerics::NotExecutable { reason: "the module has no graph".into() },
+                        Some(g) => match execute(g, inputs.clone()) {
+                            Ok(got) => compare(want, &got),
+                            Err(reason) => Numerics::NotExecutable { reason },
+                        },
+                    },
+                });
+            }
+            report.stages.stages.push(rec);
+            report.passes.push((name.to_string(), merged));
+        }
+        Ok(report)
+    }
+}
+
+/// The seeded inputs and the outputs of the main graph before any pass.
+type Reference = (Vec<Tensor>, Vec<Tensor>);
+
+/// Runs `g` single-threaded (deterministic, and the manager may itself run in a pool).
+fn execute(g: &Graph, inputs: Vec<Tensor>) -> Result<Vec<Tensor>, String> {
+    let interp = Interpreter::new(g, &Options { threads: 1 }).map_err(|e| e.to_string())?;
+    interp.run(inputs).map_err(|e| e.to_string())
+}
+
+/// Per-output max absolute error and SQNR of `got` against `want`.
+fn compare(want: &[Tensor], got: &[Tensor]) -> Numerics {
+    if want.len() != got.len() {
+        return Numerics::NotExecutable {
+            reason: format!("the graph has {} outputs, the input stage had {}", got.len(), want.len()),
+        };
+    }
+    let mut outputs = Vec::with_capacity(want.len());
+    for (i, (w, g)) in want.iter().zip(got).enumerate() {
+        if w.shape != g.shape {
+            return Numerics::NotExecutable {
+                reason: format!("output {i} has shape {:?}, the input stage had {:?}", g.shape, w.shape),
+            };
+        }
+        let (w, g) = (w.data.to_f64_vec(), g.data.to_f64_vec());
+        let (mut max, mut signal, mut noise) = (0.0f64, 0.0f64, 0.0f64);
+        for (a, b) in w.iter().zip(&g) {
+            let d = a - b;
+            max = max.max(d.abs());
+            signal += a * a;
+            noise += d * d;
+        }
+        let sqnr_db = if noise == 0.0 { f64::INFINITY } else { 10.0 * (signal / noise).log10() };
+        outputs.push(OutputError { max_abs_error: max, sqnr_db });
+    }
+    Numerics::Compared { outputs }
+}

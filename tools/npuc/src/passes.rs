@@ -1,0 +1,14 @@
+//! The registered passes: the one explicit list pipeline text may name (add a pass here
+//! after declaring its `PassInfo` in its crate).
+
+use npuc_pass::Registry;
+
+/// Every pass `npuc opt --passes` knows, in help order.
+pub fn registry() -> Registry {
+    Registry::new(vec![npuc_canonicalize::DCE])
+}
+
+/// The long-help section of `npuc opt` listing the registered passes and their options.
+pub fn help_text() -> String {
+    format!("Registered passes (NAME, or NAME{{option=value,...}} in --passes):\n{}", registry().help())
+}
