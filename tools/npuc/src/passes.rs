@@ -5,7 +5,12 @@ use npuc_pass::Registry;
 
 /// Every pass `npuc opt --passes` knows, in help order.
 pub fn registry() -> Registry {
-    Registry::new(vec![npuc_canonicalize::DCE, npuc_canonicalize::FUSE_ACTIVATION, npuc_canonicalize::REMOVE_IDENTITY])
+    Registry::new(vec![
+        npuc_canonicalize::DCE,
+        npuc_canonicalize::FOLD_CONSTANTS,
+        npuc_canonicalize::FUSE_ACTIVATION,
+        npuc_canonicalize::REMOVE_IDENTITY,
+    ])
 }
 
 /// The long-help section of `npuc opt` listing the registered passes and their options.
