@@ -510,8 +510,21 @@ fn conv2d(a: &Args, at: &Conv2dAttrs) -> R<InferredType> {
         return Err(format!("{out_c} output channels do not divide into {groups} groups"));
     }
     check_bias(a.opt(2), x.ty.dtype, out_c)?;
-    let oh = spatial("height", window_output_size(at.padding, xs[1], ws[1], at.stride[0], at.dilation[0]))?;
-    let ow = spatial("width", window_output_size(at.padding, xs[2], ws[2], at.stride[1], at.dilation[1]))?;
+    conv_output(x, ws, out_c, at.padding, at.stride, at.dilation)
+}
+
+/// The NHWC result of a 2-D convolution window over `x` with an `[_, kh, kw, _]` filter.
+fn conv_output(
+    x: &Value,
+    ws: &[usize],
+    out_c: usize,
+    padding: Padding,
+    stride: [u32; 2],
+    dilation: [u32; 2],
+) -> R<InferredType> {
+    let xs = &x.ty.shape;
+    let oh = spatial("height", window_output_size(padding, xs[1], ws[1], stride[0], dilation[0]))?;
+    let ow = spatial("width", window_output_size(padding, xs[2], ws[2], stride[1], dilation[1]))?;
     Ok(InferredType::known(x.ty.dtype, vec![xs[0], oh, ow, out_c]))
 }
 
@@ -547,9 +560,7 @@ fn depthwise_conv2d(a: &Args, at: &DepthwiseConv2dAttrs) -> R<InferredType> {
         return Err(format!("filter has {out_c} channels, not a multiple of the input's {in_c}"));
     }
     check_bias(a.opt(2), x.ty.dtype, out_c)?;
-    let oh = spatial("height", window_output_size(at.padding, xs[1], ws[1], at.stride[0], at.dilation[0]))?;
-    let ow = spatial("width", window_output_size(at.padding, xs[2], ws[2], at.stride[1], at.dilation[1]))?;
-    Ok(InferredType::known(x.ty.dtype, vec![xs[0], oh, ow, out_c]))
+    conv_output(x, ws, out_c, at.padding, at.stride, at.dilation)
 }
 
 /// TRANSPOSE_CONV (tensorflow/lite/kernels/transpose_conv.cc): operands output shape
