@@ -82,7 +82,7 @@ impl PassManager {
         if inst.check_numerics {
             let r = module.main().ok_or_else(|| "the module has no graph".to_string()).and_then(|g| {
                 let inputs = npuc_interp::random_inputs(g, inst.seed);
-                execute(g, inputs.clone()).map(|out| (inputs, out))
+                execute(g, inputs.clone()).map(|out| (inputs, real_outputs(g, &out)))
             });
             input.numerics = Some(match &r {
                 Ok((_, out)) => compare(out, out),
@@ -122,7 +122,7 @@ impl PassManager {
                     Ok((inputs, want)) => match module.main() {
                         None => Numerics::NotExecutable { reason: "the module has no graph".into() },
                         Some(g) => match execute(g, inputs.clone()) {
-                            Ok(got) => compare(want, &got),
+                            Ok(got) => compare(want, &real_outputs(g, &got)),
                             Err(reason) => Numerics::NotExecutable { reason },
                         },
                     },
@@ -135,8 +135,35 @@ impl PassManager {
     }
 }
 
-/// The seeded inputs and the outputs of the main graph before any pass.
-type Reference = (Vec<Tensor>, Vec<Tensor>);
+/// An output in real units, with its shape.
+type RealOutput = (Vec<usize>, Vec<f64>);
+
+/// The seeded inputs and the (real-valued) outputs of the main graph before any pass.
+type Reference = (Vec<Tensor>, Vec<RealOutput>);
+
+/// The outputs of `g` in real units: quantized outputs dequantized with their own
+/// (per-tensor or per-axis) scale and zero point.
+fn real_outputs(g: &Graph, outputs: &[Tensor]) -> Vec<RealOutput> {
+    outputs
+        .iter()
+        .zip(&g.outputs)
+        .map(|(t, &v)| {
+            let mut x = t.data.to_f64_vec();
+            if let Some(q) = g.value(v).ty.quant.as_ref().filter(|q| !q.scale.is_empty()) {
+                // Per-axis: the index along `axis` is (flat / inner) % dim.
+                let axis = q.axis as usize;
+                let inner: usize = t.shape.iter().skip(axis + 1).product();
+                let dim = t.shape.get(axis).copied().unwrap_or(1).max(1);
+                for (i, e) in x.iter_mut().enumerate() {
+                    let c = if q.scale.len() > 1 { (i / inner.max(1)) % dim } else { 0 };
+                    let (scale, zp) = (q.scale[c.min(q.scale.len() - 1)], q.zero_point.get(c).copied().unwrap_or(0));
+                    *e = f64::from(scale) * (*e - zp as f64);
+                }
+            }
+            (t.shape.clone(), x)
+        })
+        .collect()
+}
 
 /// Runs `g` single-threaded (deterministic, and the manager may itself run in a pool).
 fn execute(g: &Graph, inputs: Vec<Tensor>) -> Result<Vec<Tensor>, String> {
@@ -145,7 +172,7 @@ fn execute(g: &Graph, inputs: Vec<Tensor>) -> Result<Vec<Tensor>, String> {
 }
 
 /// Per-output max absolute error and SQNR of `got` against `want`.
-fn compare(want: &[Tensor], got: &[Tensor]) -> Numerics {
+fn compare(want: &[RealOutput], got: &[RealOutput]) -> Numerics {
     if want.len() != got.len() {
         return Numerics::NotExecutable {
             reason: format!("the graph has {} outputs, the input stage had {}", got.len(), want.len()),
@@ -153,14 +180,14 @@ fn compare(want: &[Tensor], got: &[Tensor]) -> Numerics {
     }
     let mut outputs = Vec::with_capacity(want.len());
     for (i, (w, g)) in want.iter().zip(got).enumerate() {
-        if w.shape != g.shape {
+        if w.0 != g.0 {
             return Numerics::NotExecutable {
-                reason: format!("output {i} has shape {:?}, the input stage had {:?}", g.shape, w.shape),
+                reason: format!("output {i} has shape {:?}, the input stage had {:?}", g.0, w.0),
             };
         }
-        let (w, g) = (w.data.to_f64_vec(), g.data.to_f64_vec());
+        let (w, g) = (&w.1, &g.1);
         let (mut max, mut signal, mut noise) = (0.0f64, 0.0f64, 0.0f64);
-        for (a, b) in w.iter().zip(&g) {
+        for (a, b) in w.iter().zip(g) {
             let d = a - b;
             max = max.max(d.abs());
             signal += a * a;

@@ -11,7 +11,8 @@ use crate::cost::CostProvider;
 /// Error of one output against the pre-pipeline output on the same inputs.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct OutputError {
-    /// Largest absolute difference (in the output's stored units).
+    /// Largest absolute difference, in real units (quantized outputs are dequantized with
+    /// their own scale and zero point, so stages that change quantization compare fairly).
     pub max_abs_error: f64,
     /// Signal-to-quantization-noise ratio in dB (`inf` when identical).
     #[serde(serialize_with = "ser_f64")]
@@ -54,6 +55,28 @@ fn ser_costs<S: Serializer>(costs: &[(String, f64)], s: S) -> Result<S::Ok, S::E
     m.end()
 }
 
+/// Measurements of one graph of the module after one stage.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct GraphRecord {
+    /// Index of the graph in the module.
+    pub index: usize,
+    /// Graph name.
+    pub name: String,
+    /// Operations.
+    pub ops: usize,
+    /// Parameter elements.
+    pub parameters: u64,
+    /// Bytes of constants.
+    pub constant_bytes: u64,
+    /// Multiply-accumulates.
+    pub macs: u64,
+    /// Peak live activation bytes.
+    pub peak_activation_bytes: u64,
+    /// Cost columns, as in [`StageRecord::costs`].
+    #[serde(serialize_with = "ser_costs")]
+    pub costs: Vec<(String, f64)>,
+}
+
 /// Measurements of the module after one stage; counts are summed over all graphs.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct StageRecord {
@@ -73,6 +96,9 @@ pub struct StageRecord {
     /// object).
     #[serde(serialize_with = "ser_costs")]
     pub costs: Vec<(String, f64)>,
+    /// Per-graph measurements, for modules with more than one graph (empty otherwise).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub graphs: Vec<GraphRecord>,
     /// Wall time of the pass in milliseconds, when timing is on.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub time_ms: Option<f64>,
@@ -92,6 +118,7 @@ impl StageRecord {
             macs: 0,
             peak_activation_bytes: 0,
             costs: Vec::new(),
+            graphs: Vec::new(),
             time_ms: None,
             numerics: None,
         };
@@ -100,21 +127,32 @@ impl StageRecord {
                 r.costs.push((format!("{}.{c}", p.name()), 0.0));
             }
         }
-        for g in &module.graphs {
+        for (index, g) in module.graphs.iter().enumerate() {
             let s = npuc_ir::stats::graph_stats(g);
+            let peak = peak_activation_bytes(g);
             r.ops += s.ops;
             r.parameters += s.parameters;
             r.constant_bytes += s.constant_bytes;
             r.macs = r.macs.saturating_add(s.macs);
-            r.peak_activation_bytes = r.peak_activation_bytes.max(peak_activation_bytes(g));
-            let mut i = 0;
+            r.peak_activation_bytes = r.peak_activation_bytes.max(peak);
+            let mut costs = Vec::new();
             for p in providers {
-                for x in p.cost(g) {
-                    if let Some(slot) = r.costs.get_mut(i) {
-                        slot.1 += x;
-                    }
-                    i += 1;
-                }
+                costs.extend(p.columns().iter().map(|c| format!("{}.{c}", p.name())).zip(p.cost(g)));
+            }
+            for (slot, (_, x)) in r.costs.iter_mut().zip(&costs) {
+                slot.1 += x;
+            }
+            if module.graphs.len() > 1 {
+                r.graphs.push(GraphRecord {
+                    index,
+                    name: g.name.clone(),
+                    ops: s.ops,
+                    parameters: s.parameters,
+                    constant_bytes: s.constant_bytes,
+                    macs: s.macs,
+                    peak_activation_bytes: peak,
+                    costs,
+                });
             }
         }
         r
@@ -238,6 +276,20 @@ impl StageTable {
                 row.push(sqnr);
             }
             rows.push(row);
+            for g in &s.graphs {
+                let mut row = vec![
+                    format!("  #{} {}", g.index, g.name),
+                    g.ops.to_string(),
+                    g.parameters.to_string(),
+                    g.constant_bytes.to_string(),
+                    g.macs.to_string(),
+                    g.peak_activation_bytes.to_string(),
+                ];
+                row.extend(g.costs.iter().map(|(_, x)| format_num(*x)));
+                // Time and numerics are per stage (numerics: main graph), not per graph.
+                row.extend(std::iter::repeat_n(String::new(), usize::from(timed) + 2 * usize::from(checked)));
+                rows.push(row);
+            }
         }
         let widths: Vec<usize> =
             (0..rows[0].len()).map(|c| rows.iter().map(|r| r[c].chars().count()).max().unwrap_or(0)).collect();

@@ -31,7 +31,7 @@ impl Pass for RemoveIdentity {
 }
 
 /// The integer contents of a constant operand (i32 or i64, little-endian), if known.
-fn const_ints(g: &Graph, v: Option<ValueId>) -> Option<Vec<i64>> {
+pub(crate) fn const_ints(g: &Graph, v: Option<ValueId>) -> Option<Vec<i64>> {
     let val = g.value(v?);
     if !val.is_constant() || val.sparsity.is_some() {
         return None;

@@ -5,12 +5,14 @@
 //! `error: <file>: <what> (<where>)`, with exit code 2 for bad input and 1 for internal
 //! failures; the driver never panics on user input.
 
+mod compile;
 mod error;
 mod inspect;
 mod model_io;
 mod opt;
 mod passes;
 mod run;
+mod zoo;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -73,6 +75,9 @@ enum Command {
         #[arg(long, default_value_t = 0)]
         threads: usize,
     },
+    /// Compile a model: run the default pipeline (or --passes) with the verifier after every
+    /// pass, write the optimized model and print the stage table and a summary.
+    Compile(compile::CompileArgs),
     /// Run a pass pipeline over a model and write the result (format from -o's extension).
     ///
     /// The registered passes and their options are listed below.
@@ -112,6 +117,9 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Build a model of the zoo (SESR in expanded training-time form) and write it
+    /// (format from -o's extension).
+    Zoo(zoo::ZooArgs),
     /// Print a model as text IR (.nir) on stdout.
     Print {
         /// Model file (.tflite or .nir).
@@ -203,6 +211,8 @@ fn run(cli: Cli) -> Result<(), DriverError> {
             stage_table,
             json,
         }),
+        Command::Compile(args) => compile::compile(args),
+        Command::Zoo(args) => zoo::zoo(args),
         Command::Print { model, full_constants } => {
             let m = model_io::load(&model)?;
             let bytes = model_io::render(&m, Format::Nir, full_constants).map_err(|e| e.in_file(&model))?;

@@ -2,7 +2,8 @@
 
 use std::path::{Path, PathBuf};
 
-use npuc_pass::{parse_pipeline, Instrumentation, PassError, PassManager};
+use npuc_ir::Module;
+use npuc_pass::{parse_pipeline, Instrumentation, Pass, PassError, PassManager, PipelineReport};
 
 use crate::error::DriverError;
 use crate::model_io::{self, Format};
@@ -27,11 +28,37 @@ fn usage(e: PassError) -> DriverError {
     DriverError::usage("--passes", e.to_string())
 }
 
+/// Parses pipeline text and builds its passes from the registry; bad text, an unknown pass
+/// or a bad option is a usage error on `--passes`.
+pub fn build_pipeline(text: &str) -> Result<Vec<Box<dyn Pass>>, DriverError> {
+    let entries = parse_pipeline(text).map_err(usage)?;
+    crate::passes::registry().build_pipeline(&entries).map_err(usage)
+}
+
+/// Runs `passes` over `module` (loaded from `model`) with `instrumentation`, printing IR
+/// dumps to stderr and each pass diagnostic as a `note:` line on stderr. A pass that fails
+/// or leaves invalid IR is an internal error (a bug in npuc); anything else blames the model.
+pub fn run_pipeline(
+    module: &mut Module,
+    passes: Vec<Box<dyn Pass>>,
+    instrumentation: Instrumentation,
+    model: &Path,
+) -> Result<PipelineReport, DriverError> {
+    let mut pm = PassManager::new(passes).with_instrumentation(instrumentation);
+    let report = pm.run(module, &mut std::io::stderr().lock()).map_err(|e| match e {
+        PassError::Verify { .. } | PassError::Failed { .. } => DriverError::internal(e.to_string()),
+        other => DriverError::input(model.display().to_string(), other.to_string()),
+    })?;
+    for d in &report.diagnostics {
+        eprintln!("note: {d}");
+    }
+    Ok(report)
+}
+
 /// Loads, optimizes and writes the model; prints instrumentation and the stage table.
 pub fn opt(args: OptArgs) -> Result<(), DriverError> {
     let registry = crate::passes::registry();
-    let entries = parse_pipeline(&args.passes).map_err(usage)?;
-    let passes = registry.build_pipeline(&entries).map_err(usage)?;
+    let passes = build_pipeline(&args.passes)?;
     for name in &args.instrumentation.print_after {
         registry.lookup(name).map_err(|e| DriverError::usage("--print-after", e.to_string()))?;
     }
@@ -49,14 +76,7 @@ pub fn opt(args: OptArgs) -> Result<(), DriverError> {
     let mut module = model_io::load(&args.model)?;
     let show_table =
         args.stage_table || args.json || args.instrumentation.timing || args.instrumentation.check_numerics;
-    let mut pm = PassManager::new(passes).with_instrumentation(args.instrumentation);
-    let report = pm.run(&mut module, &mut std::io::stderr().lock()).map_err(|e| match e {
-        PassError::Verify { .. } | PassError::Failed { .. } => DriverError::internal(e.to_string()),
-        other => DriverError::input(args.model.display().to_string(), other.to_string()),
-    })?;
-    for d in &report.diagnostics {
-        eprintln!("note: {d}");
-    }
+    let report = run_pipeline(&mut module, passes, args.instrumentation, &args.model)?;
     let bytes = model_io::render(&module, format, false).map_err(|e| e.in_file(&args.output))?;
     model_io::write_output(&args.output, &bytes)?;
     if show_table {

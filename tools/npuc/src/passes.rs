@@ -10,6 +10,12 @@ pub fn registry() -> Registry {
         npuc_canonicalize::FOLD_CONSTANTS,
         npuc_canonicalize::FUSE_ACTIVATION,
         npuc_canonicalize::REMOVE_IDENTITY,
+        npuc_static_batch::STATIC_BATCH,
+        npuc_canonicalize::CANCEL_RESHAPE_TRANSPOSE,
+        npuc_canonicalize::CANONICALIZE,
+        npuc_collapse_linear::COLLAPSE_LINEAR,
+        npuc_collapse_linear::FOLD_BATCHNORM,
+        npuc_collapse_linear::FOLD_PAD,
     ])
 }
 

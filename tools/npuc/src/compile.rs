@@ -1,0 +1,260 @@
+//! `npuc compile`: the user-facing path. Runs the default pipeline (or `--passes`) with the
+//! IR verifier after every pass, writes the optimized model atomically, and always reports
+//! the stage table and an input → output summary.
+//!
+//! It shares `npuc opt`'s machinery (pipeline parsing, pass manager, stage table); what it
+//! adds is a fixed default pipeline, verification that cannot be turned off (compile must
+//! never write an invalid model) and the summary. Numeric options are parsed here, not by
+//! clap, so a bad value is the driver's one-line error with exit code 2.
+
+use std::path::{Path, PathBuf};
+
+use npuc_pass::{Instrumentation, StageRecord};
+use serde::Serialize;
+
+use crate::error::DriverError;
+use crate::model_io::{self, Format};
+
+/// The pipeline `npuc compile` runs when `--passes` is not given. Defined once here; later
+/// stages (quantization, lowering) are appended to it.
+pub const DEFAULT_PIPELINE: &str = "canonicalize,collapse-linear";
+
+/// Options of `npuc compile`.
+#[derive(clap::Args)]
+pub struct CompileArgs {
+    /// Model file (.tflite or .nir).
+    model: PathBuf,
+    /// Output file (.tflite or .nir); `-` writes .nir to stdout (the stage table then goes
+    /// to stderr).
+    #[arg(short, long)]
+    output: PathBuf,
+    /// The pipeline, as in `npuc opt --passes` (see `npuc opt --help` for the passes).
+    #[arg(long, value_name = "PIPELINE", default_value = DEFAULT_PIPELINE)]
+    passes: String,
+    /// Run the IR verifier after every pass. Always on in compile; accepted for symmetry
+    /// with `npuc opt`.
+    #[arg(long)]
+    verify_each: bool,
+    /// Run the interpreter before and after each pass on seeded random inputs and add each
+    /// stage's max abs error and SQNR to the stage table.
+    #[arg(long)]
+    check_numerics: bool,
+    /// Seed of the --check-numerics inputs (as `npuc run --seed`).
+    #[arg(long, default_value = "0", allow_hyphen_values = true)]
+    seed: String,
+    /// Print the stage table and summary as one JSON object (the only stdout output).
+    #[arg(long)]
+    json: bool,
+    /// Add each pass's wall time to the stage table.
+    #[arg(long)]
+    timing: bool,
+    /// Output format: tflite or nir (default: from -o's extension).
+    #[arg(long, value_name = "FORMAT")]
+    emit: Option<String>,
+    /// Write every constant in full in .nir output (default: large ones as a hash).
+    #[arg(long)]
+    full_constants: bool,
+}
+
+/// Sizes of the model at one end of the pipeline.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
+pub struct Totals {
+    /// Operations (all graphs).
+    pub ops: usize,
+    /// Parameter elements (all graphs).
+    pub parameters: u64,
+    /// Multiply-accumulates (all graphs).
+    pub macs: u64,
+}
+
+impl From<&StageRecord> for Totals {
+    fn from(r: &StageRecord) -> Self {
+        Totals { ops: r.ops, parameters: r.parameters, macs: r.macs }
+    }
+}
+
+/// Input → output comparison printed after the stage table.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Summary {
+    /// The model as loaded.
+    pub input: Totals,
+    /// The model as written.
+    pub output: Totals,
+    /// Input MACs over output MACs (`null` when the output has none).
+    pub mac_reduction: Option<f64>,
+    /// The summary as one line of text.
+    pub line: String,
+}
+
+impl Summary {
+    /// Compares the first and last stage of a run of `name`.
+    pub fn new(name: &str, first: &StageRecord, last: &StageRecord) -> Self {
+        let (input, output) = (Totals::from(first), Totals::from(last));
+        let mac_reduction = (output.macs > 0).then(|| input.macs as f64 / output.macs as f64);
+        // Both MAC counts in the larger one's unit, so the two numbers read against each other.
+        let (div, unit) = mac_unit(input.macs.max(output.macs));
+        let scaled = |m: u64| if div == 1.0 { m.to_string() } else { format!("{:.2} {unit}", m as f64 / div) };
+        let change = match (input.macs, output.macs) {
+            (a, b) if a == b => "unchanged".to_string(),
+            (_, 0) => "all removed".to_string(),
+            (a, b) if b < a => format!("{:.1}x fewer", a as f64 / b as f64),
+            (0, b) => format!("{b} more"),
+            (a, b) => format!("{:.1}x more", b as f64 / a as f64),
+        };
+        let line = format!(
+            "{name}: {} ops -> {}, {} params -> {}, {} MACs -> {} ({change})",
+            input.ops,
+            output.ops,
+            input.parameters,
+            output.parameters,
+            scaled(input.macs),
+            scaled(output.macs),
+        );
+        Summary { input, output, mac_reduction, line }
+    }
+}
+
+/// Divisor and SI prefix for printing `macs` with two decimals.
+fn mac_unit(macs: u64) -> (f64, &'static str) {
+    match macs {
+        m if m >= 1_000_000_000 => (1e9, "G"),
+        m if m >= 1_000_000 => (1e6, "M"),
+        m if m >= 10_000 => (1e3, "K"),
+        _ => (1.0, ""),
+    }
+}
+
+/// The `--json` output: what was compiled, the stage table and the summary.
+#[derive(Serialize)]
+struct Report<'a> {
+    model: String,
+    output: String,
+    pipeline: &'a str,
+    stages: &'a [StageRecord],
+    summary: &'a Summary,
+}
+
+/// The output format: `--emit`, else `-o`'s extension; compile writes models only.
+fn output_format(output: &Path, emit: Option<&str>) -> Result<Format, DriverError> {
+    let to_stdout = output == Path::new("-");
+    let format = match emit {
+        Some("tflite") => Format::Tflite,
+        Some("nir") => Format::Nir,
+        Some(other) => {
+            return Err(DriverError::usage("--emit", format!("unknown format '{other}' (valid: tflite, nir)")));
+        }
+        None if to_stdout => Format::Nir,
+        None => match Format::from_extension(output) {
+            Some(f @ (Format::Tflite | Format::Nir)) => f,
+            _ => {
+                return Err(DriverError::usage(
+                    output.display().to_string(),
+                    "cannot tell the output format from the extension (use .tflite or .nir, or --emit)",
+                ));
+            }
+        },
+    };
+    if to_stdout && format == Format::Tflite {
+        return Err(DriverError::usage("-o", "a .tflite model cannot be written to stdout (use a file or --emit nir)"));
+    }
+    Ok(format)
+}
+
+/// Runs `npuc compile`.
+pub fn compile(args: CompileArgs) -> Result<(), DriverError> {
+    let seed: u64 = args
+        .seed
+        .parse()
+        .map_err(|_| DriverError::usage("--seed", format!("'{}' is not a non-negative integer", args.seed)))?;
+    let format = output_format(&args.output, args.emit.as_deref())?;
+    let passes = crate::opt::build_pipeline(&args.passes)?;
+    let mut module = model_io::load(&args.model)?;
+    // `args.verify_each` is implied: compile never writes a model the verifier rejects.
+    let _ = args.verify_each;
+    let instrumentation = Instrumentation {
+        verify_each: true,
+        print_after_all: false,
+        print_after: Vec::new(),
+        timing: args.timing,
+        check_numerics: args.check_numerics,
+        seed,
+    };
+    let report = crate::opt::run_pipeline(&mut module, passes, instrumentation, &args.model)?;
+    let bytes = model_io::render(&module, format, args.full_constants).map_err(|e| e.in_file(&args.output))?;
+    model_io::write_output(&args.output, &bytes)?;
+
+    let stages = &report.stages.stages;
+    let (first, last) = match (stages.first(), stages.last()) {
+        (Some(f), Some(l)) => (f, l),
+        _ => return Err(DriverError::internal("the pass manager recorded no stages")),
+    };
+    let name = args.model.file_stem().map_or_else(|| args.model.display().to_string(), |s| s.to_string_lossy().into());
+    let summary = Summary::new(&name, first, last);
+    let text = if args.json {
+        let r = Report {
+            model: args.model.display().to_string(),
+            output: args.output.display().to_string(),
+            pipeline: &args.passes,
+            stages,
+            summary: &summary,
+        };
+        serde_json::to_string_pretty(&r).map_err(|e| DriverError::internal(e.to_string()))? + "\n"
+    } else {
+        format!("{}{}\n", report.stages.to_text(), summary.line)
+    };
+    // The model owns stdout when written there; the report then goes to stderr.
+    if args.output == Path::new("-") {
+        eprint!("{text}");
+    } else {
+        print!("{text}");
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(ops: usize, parameters: u64, macs: u64) -> StageRecord {
+        StageRecord {
+            stage: "x".into(),
+            ops,
+            parameters,
+            constant_bytes: 0,
+            macs,
+            peak_activation_bytes: 0,
+            costs: Vec::new(),
+            graphs: Vec::new(),
+            time_ms: None,
+            numerics: None,
+        }
+    }
+
+    #[test]
+    fn summary_scales_both_mac_counts_by_the_input_unit() {
+        let s = Summary::new("sesr-m5", &record(30, 320_695, 13_030_000_000), &record(18, 13_703, 570_000_000));
+        assert_eq!(s.line, "sesr-m5: 30 ops -> 18, 320695 params -> 13703, 13.03 G MACs -> 0.57 G (22.9x fewer)");
+        assert_eq!(s.mac_reduction, Some(13_030_000_000.0 / 570_000_000.0));
+    }
+
+    #[test]
+    fn summary_names_unchanged_removed_and_grown_work() {
+        assert!(Summary::new("m", &record(2, 0, 500), &record(1, 0, 500))
+            .line
+            .ends_with("500 MACs -> 500 (unchanged)"));
+        let gone = Summary::new("m", &record(2, 0, 500), &record(0, 0, 0));
+        assert!(gone.line.ends_with("(all removed)") && gone.mac_reduction.is_none(), "{}", gone.line);
+        let grown = Summary::new("m", &record(1, 0, 40_000), &record(1, 0, 60_000));
+        assert!(grown.line.ends_with("40.00 K MACs -> 60.00 K (1.5x more)"), "{}", grown.line);
+    }
+
+    #[test]
+    fn output_format_follows_emit_then_extension() {
+        assert_eq!(output_format(Path::new("a.nir"), Some("tflite")).unwrap(), Format::Tflite);
+        assert_eq!(output_format(Path::new("a.tflite"), None).unwrap(), Format::Tflite);
+        assert_eq!(output_format(Path::new("-"), None).unwrap(), Format::Nir);
+        assert!(output_format(Path::new("a.dot"), None).is_err());
+        assert!(output_format(Path::new("a.tflite"), Some("dot")).is_err());
+        assert!(output_format(Path::new("-"), Some("tflite")).is_err());
+    }
+}
