@@ -4,7 +4,8 @@
 //!
 //! Each iteration rewrites a fresh clone of the graph (cloned in the untimed setup, since a
 //! pass rewrites in place), built through its `PassInfo` with default options exactly as
-//! `npuc opt --passes=NAME` builds it.
+//! `npuc opt --passes=NAME` builds it. The compression passes (prune in three modes, and
+//! quantize with two calibration samples) run on MobileNetV2.
 
 use criterion::{criterion_group, criterion_main, BatchSize, BenchmarkId, Criterion};
 use npuc_ir::{Graph, Module};
@@ -28,8 +29,15 @@ fn registry() -> Registry {
         npuc_collapse_linear::FOLD_PAD,
         npuc_canonicalize::CANONICALIZE,
         npuc_collapse_linear::COLLAPSE_LINEAR,
+        npuc_prune::PRUNE,
+        npuc_quantize::QUANTIZE,
     ])
 }
+
+/// Compression pipelines measured on MobileNetV2 (quantize calibrates through the
+/// interpreter, so it runs on few samples here; its cost grows linearly with `samples`).
+const COMPRESSION: [&str; 4] =
+    ["prune{sparsity=0.5}", "prune{structure=2:4}", "prune{structure=channel,sparsity=0.25}", "quantize{samples=2}"];
 
 /// The models measured: name, main graph, and the criterion sample size (large models get
 /// fewer samples so the whole bench stays within minutes).
@@ -76,7 +84,11 @@ fn bench(c: &mut Criterion) {
     for (model, graph, samples) in models() {
         let mut group = c.benchmark_group(format!("passes/{model}"));
         group.sample_size(samples);
-        for &name in names.iter().chain([DEFAULT_PIPELINE].iter()) {
+        // Prune and quantize are measured with explicit options below, on MobileNetV2 only
+        // (quantizing the expanded SESR networks at 360p would time the interpreter).
+        let measured: Vec<&str> = names.iter().copied().filter(|n| !["prune", "quantize"].contains(n)).collect();
+        let compression: &[&str] = if model.starts_with("mobilenet") { &COMPRESSION } else { &[] };
+        for &name in measured.iter().chain([DEFAULT_PIPELINE].iter()).chain(compression) {
             check_once(&registry, model, &graph, name);
             group.bench_with_input(BenchmarkId::from_parameter(name), &graph, |b, graph| {
                 b.iter_batched(

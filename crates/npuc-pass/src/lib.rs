@@ -12,6 +12,7 @@
 //! It is not a place for passes themselves (those live in `passes/*`, one crate per family)
 //! and knows nothing about targets; target-aware costs arrive as further cost providers.
 
+pub mod compression;
 pub mod cost;
 pub mod error;
 pub mod manager;
@@ -21,6 +22,7 @@ pub mod pipeline;
 pub mod registry;
 pub mod stage;
 
+pub use compression::{weighted_layers, CompressionConfig, ConfigError, LayerSpec, Structure};
 pub use cost::{AnalyticCost, CostProvider};
 pub use error::PassError;
 pub use manager::{Instrumentation, PassManager, PipelineReport};

@@ -4,8 +4,8 @@
 use std::io::Write;
 use std::time::Instant;
 
-use npuc_interp::{Interpreter, Options, Tensor};
-use npuc_ir::{Graph, Module};
+use npuc_interp::{Data, Interpreter, Options, Tensor};
+use npuc_ir::{DType, Graph, Module};
 use serde::Serialize;
 
 use crate::cost::{AnalyticCost, CostProvider};
@@ -82,7 +82,8 @@ impl PassManager {
         if inst.check_numerics {
             let r = module.main().ok_or_else(|| "the module has no graph".to_string()).and_then(|g| {
                 let inputs = npuc_interp::random_inputs(g, inst.seed);
-                execute(g, inputs.clone()).map(|out| (inputs, real_outputs(g, &out)))
+                let real = real_values(g, &g.inputs, &inputs);
+                execute(g, inputs).map(|out| (real, real_outputs(g, &out)))
             });
             input.numerics = Some(match &r {
                 Ok((_, out)) => compare(out, out),
@@ -121,7 +122,7 @@ impl PassManager {
                     Err(reason) => Numerics::NotExecutable { reason: format!("reference: {reason}") },
                     Ok((inputs, want)) => match module.main() {
                         None => Numerics::NotExecutable { reason: "the module has no graph".into() },
-                        Some(g) => match execute(g, inputs.clone()) {
+                        Some(g) => match stage_inputs(g, inputs).and_then(|x| execute(g, x)) {
                             Ok(got) => compare(want, &real_outputs(g, &got)),
                             Err(reason) => Numerics::NotExecutable { reason },
                         },
@@ -135,18 +136,63 @@ impl PassManager {
     }
 }
 
-/// An output in real units, with its shape.
+/// A tensor in real units, with its shape.
 type RealOutput = (Vec<usize>, Vec<f64>);
 
-/// The seeded inputs and the (real-valued) outputs of the main graph before any pass.
-type Reference = (Vec<Tensor>, Vec<RealOutput>);
+/// The seeded inputs and the outputs of the main graph before any pass, in real units
+/// (so a pass may change the graph's input or output types, e.g. quantize them).
+type Reference = (Vec<RealOutput>, Vec<RealOutput>);
 
-/// The outputs of `g` in real units: quantized outputs dequantized with their own
-/// (per-tensor or per-axis) scale and zero point.
+/// The outputs of `g` in real units (see [`real_values`]).
 fn real_outputs(g: &Graph, outputs: &[Tensor]) -> Vec<RealOutput> {
-    outputs
+    real_values(g, &g.outputs, outputs)
+}
+
+/// The reference inputs converted to the graph's own input types: quantized inputs get
+/// `clamp(round(x / scale) + zero_point)`, as a QUANTIZE op in front of the model would.
+fn stage_inputs(g: &Graph, real: &[RealOutput]) -> Result<Vec<Tensor>, String> {
+    if real.len() != g.inputs.len() {
+        return Err(format!("the graph has {} inputs, the input stage had {}", g.inputs.len(), real.len()));
+    }
+    g.inputs
         .iter()
-        .zip(&g.outputs)
+        .zip(real)
+        .map(|(&v, (shape, x))| {
+            let ty = &g.value(v).ty;
+            if ty.shape != *shape {
+                return Err(format!(
+                    "input '{}' has shape {:?}, the input stage had {:?}",
+                    g.value(v).name,
+                    ty.shape,
+                    shape
+                ));
+            }
+            let q = ty.quant.as_ref().filter(|q| q.scale.len() == 1);
+            let quantize = |lo: f64, hi: f64| -> Vec<f64> {
+                let (scale, zp) =
+                    q.map_or((1.0, 0), |q| (f64::from(q.scale[0]), q.zero_point.first().copied().unwrap_or(0)));
+                x.iter().map(|r| ((r / scale).round() + zp as f64).clamp(lo, hi)).collect()
+            };
+            let data = match ty.dtype {
+                DType::F32 => Data::F32(x.iter().map(|&r| r as f32).collect()),
+                DType::I8 if q.is_some() => Data::I8(quantize(-128.0, 127.0).into_iter().map(|v| v as i8).collect()),
+                DType::U8 if q.is_some() => Data::U8(quantize(0.0, 255.0).into_iter().map(|v| v as u8).collect()),
+                DType::I16 if q.is_some() => {
+                    Data::I16(quantize(-32768.0, 32767.0).into_iter().map(|v| v as i16).collect())
+                }
+                other => return Err(format!("cannot feed the reference inputs to an input of type {}", other.name())),
+            };
+            Tensor::new(shape.clone(), data).map_err(|e| e.to_string())
+        })
+        .collect()
+}
+
+/// `tensors` (the values `ids` of `g`) in real units: quantized ones dequantized with
+/// their own (per-tensor or per-axis) scale and zero point.
+fn real_values(g: &Graph, ids: &[npuc_ir::ValueId], tensors: &[Tensor]) -> Vec<RealOutput> {
+    tensors
+        .iter()
+        .zip(ids)
         .map(|(t, &v)| {
             let mut x = t.data.to_f64_vec();
             if let Some(q) = g.value(v).ty.quant.as_ref().filter(|q| !q.scale.is_empty()) {

@@ -48,6 +48,14 @@ pub struct CompileArgs {
     /// Add each pass's wall time to the stage table.
     #[arg(long)]
     timing: bool,
+    /// Per-layer compression config (TOML, docs/compression.md): appends
+    /// `prune{config=FILE},quantize{config=FILE}` to the pipeline.
+    #[arg(long, value_name = "FILE")]
+    compression: Option<PathBuf>,
+    /// Calibration samples for quantization (a folder of .npy files, see
+    /// docs/compression.md); implies quantizing even without --compression.
+    #[arg(long, value_name = "DIR")]
+    calibration: Option<PathBuf>,
     /// Output format: tflite or nir (default: from -o's extension).
     #[arg(long, value_name = "FORMAT")]
     emit: Option<String>,
@@ -160,6 +168,42 @@ fn output_format(output: &Path, emit: Option<&str>) -> Result<Format, DriverErro
     Ok(format)
 }
 
+/// Text of a pipeline option value: paths may not contain the pipeline syntax's own
+/// characters.
+fn option_path(flag: &str, path: &Path) -> Result<String, DriverError> {
+    let text = path.to_str().ok_or_else(|| DriverError::usage(flag, format!("{}: not UTF-8", path.display())))?;
+    if text.is_empty() || text.contains([',', '{', '}', '=']) || text.chars().any(char::is_whitespace) {
+        return Err(DriverError::usage(
+            flag,
+            format!("'{text}': paths with ',', '{{', '}}', '=' or spaces are not supported"),
+        ));
+    }
+    Ok(text.to_string())
+}
+
+/// The pipeline compile runs: `passes`, then pruning and quantization when a compression
+/// config or calibration data is given. The config is validated here, before any work.
+fn full_pipeline(passes: &str, compression: Option<&Path>, calibration: Option<&Path>) -> Result<String, DriverError> {
+    let mut pipeline = passes.to_string();
+    let mut quantize = Vec::new();
+    if let Some(path) = compression {
+        npuc_pass::CompressionConfig::load(path).map_err(|e| DriverError::usage("--compression", e.to_string()))?;
+        let p = option_path("--compression", path)?;
+        pipeline.push_str(&format!(",prune{{config={p}}}"));
+        quantize.push(format!("config={p}"));
+    }
+    if let Some(dir) = calibration {
+        if !dir.is_dir() {
+            return Err(DriverError::input(dir.display().to_string(), "not a directory of calibration samples"));
+        }
+        quantize.push(format!("calibration={}", option_path("--calibration", dir)?));
+    }
+    if compression.is_some() || calibration.is_some() {
+        pipeline.push_str(&format!(",quantize{{{}}}", quantize.join(",")));
+    }
+    Ok(pipeline)
+}
+
 /// Runs `npuc compile`.
 pub fn compile(args: CompileArgs) -> Result<(), DriverError> {
     let seed: u64 = args
@@ -167,7 +211,8 @@ pub fn compile(args: CompileArgs) -> Result<(), DriverError> {
         .parse()
         .map_err(|_| DriverError::usage("--seed", format!("'{}' is not a non-negative integer", args.seed)))?;
     let format = output_format(&args.output, args.emit.as_deref())?;
-    let passes = crate::opt::build_pipeline(&args.passes)?;
+    let pipeline = full_pipeline(&args.passes, args.compression.as_deref(), args.calibration.as_deref())?;
+    let passes = crate::opt::build_pipeline(&pipeline)?;
     let mut module = model_io::load(&args.model)?;
     // `args.verify_each` is implied: compile never writes a model the verifier rejects.
     let _ = args.verify_each;
@@ -194,7 +239,7 @@ pub fn compile(args: CompileArgs) -> Result<(), DriverError> {
         let r = Report {
             model: args.model.display().to_string(),
             output: args.output.display().to_string(),
-            pipeline: &args.passes,
+            pipeline: &pipeline,
             stages,
             summary: &summary,
         };

@@ -16,6 +16,8 @@ pub fn registry() -> Registry {
         npuc_collapse_linear::COLLAPSE_LINEAR,
         npuc_collapse_linear::FOLD_BATCHNORM,
         npuc_collapse_linear::FOLD_PAD,
+        npuc_prune::PRUNE,
+        npuc_quantize::QUANTIZE,
     ])
 }
 

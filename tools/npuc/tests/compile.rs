@@ -3,30 +3,14 @@
 //! interpreter and in LiteRT; outputs are deterministic; bad input is a one-line error with
 //! exit code 2; and the printed IR of every fixture after the default pipeline is snapshot.
 
+mod support;
+
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Command;
 
 use npuc_ir::{Graph, Op};
 use serde_json::Value;
-
-fn npuc(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_npuc")).args(args).output().unwrap()
-}
-
-fn repo() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().unwrap()
-}
-
-/// The repository's Python with LiteRT; missing, the test fails (it never skips).
-fn python() -> PathBuf {
-    let py = repo().join(".venv/bin/python");
-    assert!(py.exists(), "{} is missing: run tools/setup-venv.sh; this test never skips", py.display());
-    py
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
+use support::{npuc, python, repo, stderr};
 
 fn s(p: &Path) -> &str {
     p.to_str().unwrap()
@@ -193,7 +177,11 @@ fn bad_input_is_one_line_with_exit_code_2() {
     let dot = dir.path().join("out.dot");
     let missing = dir.path().join("missing.tflite");
     let (m, o) = (s(&model), s(&out));
-    let cases: [(Vec<&str>, &str); 7] = [
+    let bad_bits = dir.path().join("bits.toml");
+    std::fs::write(&bad_bits, "[[layer]]\nmatch = \"body*\"\nbits = 3\n").unwrap();
+    let bad_sparsity = dir.path().join("sparsity.toml");
+    std::fs::write(&bad_sparsity, "[default]\nsparsity = 1.5\n").unwrap();
+    let cases: [(Vec<&str>, &str); 11] = [
         (vec![s(&missing), "-o", o], "missing.tflite: cannot read"),
         (vec![m, "-o", o, "--passes", "canonicalize,,dce"], "error: --passes: bad pipeline"),
         (vec![m, "-o", o, "--passes", "frobnicate"], "error: --passes: unknown pass 'frobnicate'"),
@@ -201,6 +189,16 @@ fn bad_input_is_one_line_with_exit_code_2() {
         (vec![m, "-o", s(&dot)], "cannot tell the output format"),
         (vec![m, "-o", "-", "--emit", "tflite"], "cannot be written to stdout"),
         (vec![m, "-o", o, "--seed", "-3"], "error: --seed: '-3' is not a non-negative integer"),
+        (
+            vec![m, "-o", o, "--compression", s(&bad_bits)],
+            "bits.toml: layer[0].bits: 3 bits is not supported (8, 4 or 2)",
+        ),
+        (
+            vec![m, "-o", o, "--compression", s(&bad_sparsity)],
+            "sparsity.toml: default.sparsity: 1.5 is not a sparsity (0 <= sparsity < 1)",
+        ),
+        (vec![m, "-o", o, "--compression", s(&missing)], "missing.tflite: cannot read"),
+        (vec![m, "-o", o, "--calibration", s(&missing)], "not a directory of calibration samples"),
     ];
     for (args, needle) in cases {
         let mut all = vec!["compile"];

@@ -2,18 +2,11 @@
 //! is exactly what `npuc zoo` writes for it (so its provenance is reproducible), and the
 //! README's main command compiles it into the collapsed network of the SESR paper.
 
-use std::path::PathBuf;
-use std::process::{Command, Output};
+mod support;
+
+use support::{npuc, repo};
 
 const EXAMPLE: &str = "tools/fixtures/examples/sesr-m5-x2-360x640-expanded.tflite";
-
-fn repo() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().unwrap()
-}
-
-fn npuc(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_npuc")).current_dir(repo()).args(args).output().unwrap()
-}
 
 #[test]
 fn example_is_the_zoo_model_byte_for_byte() {

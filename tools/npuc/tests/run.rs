@@ -1,20 +1,15 @@
 //! `npuc run` end to end: outputs written as .npy in output order, deterministic for a
 //! seed, and bad inputs rejected with one line and exit code 2.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+mod support;
 
-fn npuc(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_npuc")).args(args).output().unwrap()
-}
+use std::path::{Path, PathBuf};
+
+use support::{npuc, stderr};
 
 fn fixture(name: &str) -> String {
     let p = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../fixtures/models").join(name);
     p.canonicalize().unwrap().display().to_string()
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
 }
 
 fn npy_files(dir: &Path) -> Vec<String> {

@@ -2,22 +2,13 @@
 //! exported model is fully static, LiteRT runs it at batch 4 and agrees with npuc's
 //! interpreter, and each batch row equals the original model run on that sample alone.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+mod support;
+
+use std::path::Path;
+use std::process::Command;
 
 use npuc_interp::{Data, Interpreter, Options, Tensor};
-
-fn repo() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().unwrap()
-}
-
-fn npuc(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_npuc")).args(args).output().unwrap()
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
+use support::{npuc, repo, stderr};
 
 /// Runs `tools/litert_oracle.py run` on `model` with `seed`, writing `in_0.npy`/`out_0.npy`
 /// into `out`. The oracle's venv is part of the development setup: its absence is a

@@ -2,27 +2,11 @@
 //! interpreter, equal seeds write identical files, and bad options are one-line errors
 //! with exit code 2.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+mod support;
 
-fn npuc(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_npuc")).args(args).output().unwrap()
-}
-
-fn repo() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().unwrap()
-}
-
-/// The repository's Python with LiteRT; missing, the test fails (it never skips).
-fn python() -> PathBuf {
-    let py = repo().join(".venv/bin/python");
-    assert!(py.exists(), "{} is missing: run tools/setup-venv.sh; this test never skips", py.display());
-    py
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
+use std::path::Path;
+use std::process::Command;
+use support::{npuc, python, repo, stderr};
 
 fn read_f32(path: &Path) -> npuc_interp::Tensor {
     let bytes = std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
