@@ -132,7 +132,10 @@ pub fn quantize_weights(
         .map(|(i, &x)| {
             let s = scales[(i / inner) % channels];
             let x = if x.is_finite() { x } else { 0.0 };
-            (x as f64 / s as f64).round().clamp(-qmax as f64, qmax as f64) as i8
+            // In f32, as TensorFlow's quantizer divides: f64 rounds a few near-ties the
+            // other way, and matching the converter weight for weight is what makes the
+            // side-by-side comparison (tools/compare-quantization.py) about method alone.
+            (x / s).round().clamp(-qmax, qmax) as i8
         })
         .collect();
     QuantWeights { values, scales }
