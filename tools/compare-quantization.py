@@ -398,12 +398,11 @@ def run_npuc(npuc, fixture, float_path, calib_dir, out, args):
         raise StepError(fixture, "npuc opt", one_line(e)) from None
     err = [l for l in r.stderr.splitlines() if l.startswith("error:")]
     why = one_line(err[0] if err else (r.stderr.strip().splitlines() or ["(no message)"])[-1])
-    # npuc exits 2 on input it rejects, and 1 with "pass 'quantize' failed on graph" when the
-    # pass meets an op it cannot quantize (DIV, control flow, ...): the fixture is skipped
-    # with that reason. A usage error (--passes) or a calibration-data complaint is this
-    # script's fault, anything else npuc's: both are errors.
-    declined = (r.returncode == 2 and "--passes" not in why) or (
-        r.returncode == 1 and "pass 'quantize' failed on graph" in why and "calibration" not in why)
+    # npuc exits 2 on input it rejects, e.g. "pass 'quantize' cannot handle graph" for an
+    # op it cannot quantize (control flow, ...): the fixture is skipped with that reason. A
+    # usage error (--passes) or a calibration-data complaint is this script's fault, and
+    # exit 1 npuc's: both are errors.
+    declined = r.returncode == 2 and "--passes" not in why and "calibration" not in why
     if declined:
         return None, f"npuc: {why.removeprefix('error: ')}"
     if r.returncode != 0 or not out.is_file():

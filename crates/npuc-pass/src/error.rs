@@ -63,7 +63,20 @@ pub enum PassError {
         /// The type the pass asked for.
         expected: String,
     },
-    /// A pass failed on a graph.
+    /// A pass cannot handle this model or its data (an unsupported op, calibration samples
+    /// of the wrong shape, …): the input's fault, not npuc's.
+    #[error("pass '{pass}' cannot handle graph #{graph} '{graph_name}': {message}")]
+    Unsupported {
+        /// The pass.
+        pass: String,
+        /// Graph index in the module.
+        graph: usize,
+        /// Graph name.
+        graph_name: String,
+        /// What the pass cannot handle, and where.
+        message: String,
+    },
+    /// A pass failed on a graph (a bug in the pass).
     #[error("pass '{pass}' failed on graph #{graph} '{graph_name}': {message}")]
     Failed {
         /// The pass.

@@ -150,7 +150,7 @@ impl Pass for Quantize {
     }
 
     fn run(&mut self, graph: &mut Graph, cx: &mut PassContext) -> Result<PassReport, PassError> {
-        let stats = quantize_graph(graph, &self.config).map_err(|message| PassError::Failed {
+        let stats = quantize_graph(graph, &self.config).map_err(|message| PassError::Unsupported {
             pass: "quantize".into(),
             graph: cx.graph_index,
             graph_name: graph.name.clone(),

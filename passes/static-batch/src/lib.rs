@@ -64,7 +64,7 @@ impl Pass for StaticBatch {
     }
 
     fn run(&mut self, graph: &mut Graph, cx: &mut PassContext) -> Result<PassReport, PassError> {
-        let stats = make_batch_static(graph, self.size).map_err(|e| PassError::Failed {
+        let stats = make_batch_static(graph, self.size).map_err(|e| PassError::Unsupported {
             pass: STATIC_BATCH.name.into(),
             graph: cx.graph_index,
             graph_name: graph.name.clone(),

@@ -37,7 +37,8 @@ pub fn build_pipeline(text: &str) -> Result<Vec<Box<dyn Pass>>, DriverError> {
 
 /// Runs `passes` over `module` (loaded from `model`) with `instrumentation`, printing IR
 /// dumps to stderr and each pass diagnostic as a `note:` line on stderr. A pass that fails
-/// or leaves invalid IR is an internal error (a bug in npuc); anything else blames the model.
+/// or leaves invalid IR is an internal error (a bug in npuc); a pass that cannot handle the
+/// model or its data, and anything else, blames the input.
 pub fn run_pipeline(
     module: &mut Module,
     passes: Vec<Box<dyn Pass>>,
