@@ -73,11 +73,13 @@ pub struct Totals {
     pub parameters: u64,
     /// Multiply-accumulates (all graphs).
     pub macs: u64,
+    /// Bytes of constants (weights, biases, tables; all graphs).
+    pub constant_bytes: u64,
 }
 
 impl From<&StageRecord> for Totals {
     fn from(r: &StageRecord) -> Self {
-        Totals { ops: r.ops, parameters: r.parameters, macs: r.macs }
+        Totals { ops: r.ops, parameters: r.parameters, macs: r.macs, constant_bytes: r.constant_bytes }
     }
 }
 
@@ -92,6 +94,16 @@ pub struct Summary {
     pub mac_reduction: Option<f64>,
     /// The summary as one line of text.
     pub line: String,
+}
+
+/// A byte count for people: `812 B`, `54.8 KB`, `1.28 MB` (decimal units).
+fn bytes(n: u64) -> String {
+    match n {
+        0..1_000 => format!("{n} B"),
+        1_000..1_000_000 => format!("{:.1} KB", n as f64 / 1e3),
+        1_000_000..1_000_000_000 => format!("{:.2} MB", n as f64 / 1e6),
+        _ => format!("{:.2} GB", n as f64 / 1e9),
+    }
 }
 
 impl Summary {
@@ -110,11 +122,13 @@ impl Summary {
             (a, b) => format!("{:.1}x more", b as f64 / a as f64),
         };
         let line = format!(
-            "{name}: {} ops -> {}, {} params -> {}, {} MACs -> {} ({change})",
+            "{name}: {} ops -> {}, {} params -> {}, constants {} -> {}, {} MACs -> {} ({change})",
             input.ops,
             output.ops,
             input.parameters,
             output.parameters,
+            bytes(input.constant_bytes),
+            bytes(output.constant_bytes),
             scaled(input.macs),
             scaled(output.macs),
         );
@@ -265,7 +279,7 @@ mod tests {
             stage: "x".into(),
             ops,
             parameters,
-            constant_bytes: 0,
+            constant_bytes: parameters * 4,
             macs,
             peak_activation_bytes: 0,
             costs: Vec::new(),
@@ -278,7 +292,10 @@ mod tests {
     #[test]
     fn summary_scales_both_mac_counts_by_the_input_unit() {
         let s = Summary::new("sesr-m5", &record(30, 320_695, 13_030_000_000), &record(18, 13_703, 570_000_000));
-        assert_eq!(s.line, "sesr-m5: 30 ops -> 18, 320695 params -> 13703, 13.03 G MACs -> 0.57 G (22.9x fewer)");
+        assert_eq!(
+            s.line,
+            "sesr-m5: 30 ops -> 18, 320695 params -> 13703, constants 1.28 MB -> 54.8 KB, 13.03 G MACs -> 0.57 G (22.9x fewer)"
+        );
         assert_eq!(s.mac_reduction, Some(13_030_000_000.0 / 570_000_000.0));
     }
 
@@ -291,6 +308,15 @@ mod tests {
         assert!(gone.line.ends_with("(all removed)") && gone.mac_reduction.is_none(), "{}", gone.line);
         let grown = Summary::new("m", &record(1, 0, 40_000), &record(1, 0, 60_000));
         assert!(grown.line.ends_with("40.00 K MACs -> 60.00 K (1.5x more)"), "{}", grown.line);
+    }
+
+    #[test]
+    fn byte_counts_read_in_decimal_units() {
+        assert_eq!(bytes(0), "0 B");
+        assert_eq!(bytes(999), "999 B");
+        assert_eq!(bytes(54_812), "54.8 KB");
+        assert_eq!(bytes(1_282_780), "1.28 MB");
+        assert_eq!(bytes(3_000_000_000), "3.00 GB");
     }
 
     #[test]

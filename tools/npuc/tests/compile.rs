@@ -110,7 +110,10 @@ fn text_report_has_the_stage_table_and_a_summary_line() {
     assert_eq!(lines.len(), 5, "{text}");
     assert!(lines[0].starts_with("stage ") && lines[0].contains("peak_act_bytes") && lines[0].ends_with("time_ms"));
     assert!(lines[1].starts_with("input ") && lines[3].starts_with("collapse-linear "), "{text}");
-    assert_eq!(lines[4], "m5: 30 ops -> 18, 320695 params -> 13703, 81.61 M MACs -> 3.48 M (23.4x fewer)");
+    assert_eq!(
+        lines[4],
+        "m5: 30 ops -> 18, 320695 params -> 13703, constants 1.28 MB -> 54.8 KB, 81.61 M MACs -> 3.48 M (23.4x fewer)"
+    );
     let nir = std::fs::read_to_string(&out).unwrap();
     assert!(nir.contains("graph @main(") && nir.matches("conv_2d(").count() == 7, "{nir}");
 }
