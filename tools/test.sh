@@ -27,3 +27,28 @@ cargo test --workspace --locked
 echo "== lit tests"
 cargo build --locked -p npuc
 PATH="$root/target/debug:$llvm:$PATH" "$llvm/lit" -sv lit-tests
+
+# MLIR export: npuc-mlir and npuc with the `mlir` feature, built against LLVM/MLIR 22 in a
+# target dir of their own (LLVM is statically linked; the default build above stays free
+# of it), then the lit tests that need that npuc first on PATH (`REQUIRES: mlir`).
+echo "== MLIR export (--features mlir)"
+mlir_start=$SECONDS
+mlir_pkgs="libmlir-22-dev mlir-22-tools llvm-22-dev libclang-22-dev libpolly-22-dev libzstd-dev libz3-dev libxml2-dev"
+mlir_missing=""
+for p in $mlir_pkgs; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || mlir_missing="$mlir_missing $p"
+done
+if [ -n "$mlir_missing" ]; then
+  echo "== installing$mlir_missing"
+  $sudo apt-get update -qq
+  # shellcheck disable=SC2086 # one word per package
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends $mlir_missing >/dev/null
+fi
+export MLIR_SYS_220_PREFIX=/usr/lib/llvm-22 TABLEGEN_220_PREFIX=/usr/lib/llvm-22
+# One cargo invocation builds the tests and target/mlir/debug/npuc with the same features,
+# so LLVM's static libraries are bundled once (each extra feature set costs ~1 GB of disk).
+CARGO_INCREMENTAL=0 CARGO_TARGET_DIR="$root/target/mlir" \
+  cargo test --locked -p npuc-mlir -p npuc --features npuc/mlir,npuc-mlir/mlir
+test -x "$root/target/mlir/debug/npuc"
+PATH="$root/target/mlir/debug:$llvm:$PATH" NPUC_LIT_MLIR=1 "$llvm/lit" -sv lit-tests/mlir
+echo "== MLIR stage: $((SECONDS - mlir_start)) s"

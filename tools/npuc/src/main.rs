@@ -12,6 +12,7 @@ mod model_io;
 mod opt;
 mod passes;
 mod run;
+mod targets;
 mod zoo;
 
 use std::path::PathBuf;
@@ -43,7 +44,7 @@ enum Command {
         #[arg(long)]
         tensors: bool,
     },
-    /// Convert a model between formats (.tflite, .nir text IR, .dot Graphviz).
+    /// Convert a model between formats (.tflite, .nir text IR, .dot Graphviz, .mlir TOSA).
     Convert {
         /// Input model (.tflite or .nir).
         input: PathBuf,
@@ -120,6 +121,8 @@ enum Command {
     /// Build a model of the zoo (SESR in expanded training-time form) and write it
     /// (format from -o's extension).
     Zoo(zoo::ZooArgs),
+    /// List the NPU targets npuc knows (targets/*.toml, built in), or show one in full.
+    Targets(targets::TargetsArgs),
     /// Print a model as text IR (.nir) on stdout.
     Print {
         /// Model file (.tflite or .nir).
@@ -139,6 +142,8 @@ enum Emit {
     Nir,
     /// Graphviz DOT of the main graph.
     Dot,
+    /// MLIR of TOSA ops (builds with the `mlir` feature).
+    Mlir,
 }
 
 impl From<Emit> for Format {
@@ -147,6 +152,7 @@ impl From<Emit> for Format {
             Emit::Tflite => Format::Tflite,
             Emit::Nir => Format::Nir,
             Emit::Dot => Format::Dot,
+            Emit::Mlir => Format::Mlir,
         }
     }
 }
@@ -171,7 +177,7 @@ fn run(cli: Cli) -> Result<(), DriverError> {
                 None => Format::from_extension(&output).ok_or_else(|| {
                     DriverError::usage(
                         output.display().to_string(),
-                        "cannot tell the output format from the extension (use .tflite, .nir or .dot, or --emit)",
+                        "cannot tell the output format from the extension (use .tflite, .nir, .dot or .mlir, or --emit)",
                     )
                 })?,
             };
@@ -213,6 +219,7 @@ fn run(cli: Cli) -> Result<(), DriverError> {
         }),
         Command::Compile(args) => compile::compile(args),
         Command::Zoo(args) => zoo::zoo(args),
+        Command::Targets(args) => targets::targets(args),
         Command::Print { model, full_constants } => {
             let m = model_io::load(&model)?;
             let bytes = model_io::render(&m, Format::Nir, full_constants).map_err(|e| e.in_file(&model))?;

@@ -17,6 +17,8 @@ pub enum Format {
     Nir,
     /// Graphviz DOT (write only).
     Dot,
+    /// MLIR text of TOSA ops (write only; needs the `mlir` feature).
+    Mlir,
 }
 
 impl Format {
@@ -26,6 +28,7 @@ impl Format {
             "tflite" => Some(Format::Tflite),
             "nir" => Some(Format::Nir),
             "dot" | "gv" => Some(Format::Dot),
+            "mlir" => Some(Format::Mlir),
             _ => None,
         }
     }
@@ -68,7 +71,29 @@ pub fn render(m: &Module, format: Format, full_constants: bool) -> Result<Vec<u8
             let g = m.main().ok_or_else(|| DriverError::internal("module has no graph"))?;
             Ok(npuc_ir::dot::to_dot(g).into_bytes())
         }
+        Format::Mlir => render_mlir(m),
     }
+}
+
+/// MLIR (TOSA) text of the main graph; the model is at fault for ops TOSA cannot express,
+/// npuc for anything MLIR's verifier rejects.
+#[cfg(feature = "mlir")]
+fn render_mlir(m: &Module) -> Result<Vec<u8>, DriverError> {
+    use npuc_mlir::MlirError;
+    npuc_mlir::export_module(m).map(String::into_bytes).map_err(|e| {
+        let bad_input = !matches!(e, MlirError::Verify(_) | MlirError::Internal(_));
+        DriverError { file: None, message: e.to_string(), bad_input }
+    })
+}
+
+/// Without the `mlir` feature there is no MLIR to write: say how to get it.
+#[cfg(not(feature = "mlir"))]
+fn render_mlir(_: &Module) -> Result<Vec<u8>, DriverError> {
+    Err(DriverError {
+        file: None,
+        message: "this npuc was built without MLIR support; rebuild with --features mlir".into(),
+        bad_input: true,
+    })
 }
 
 /// Writes `bytes` to `path` atomically (a temporary file in the same directory renamed
