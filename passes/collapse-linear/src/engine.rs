@@ -386,41 +386,16 @@ fn read_kernel(g: &Graph, id: OpId, weights: bool) -> Option<Kernel> {
                     data[t * cout + oc] = f64::from(v);
                 }
             }
-            Kernel {
-                kind: KernelKind::Conv,
-                kh,
-                kw,
-                cin,
-                cout,
-                stride: [a.stride[0] as usize, a.stride[1] as usize],
-                dilation: [a.dilation[0] as usize, a.dilation[1] as usize],
-                pads: padding(a.padding, &x, kh, kw, a.stride, a.dilation),
-                w: data,
-                bias,
-            }
+            let window = Window { padding: a.padding, stride: a.stride, dilation: a.dilation };
+            window.kernel(KernelKind::Conv, [kh, kw, cin, cout], &x, data, bias)
         }
         Op::DepthwiseConv2d(a) => {
-            // Filter [1, kh, kw, C·multiplier].
-            let (kh, kw) = (wshape[1], wshape[2]);
-            let cin = x[3];
-            let (kind, data) = if cin == cout && a.depth_multiplier == 1 {
-                (KernelKind::Depthwise, w.iter().map(|&v| f64::from(v)).collect())
-            } else {
-                // One input channel: an ordinary conv 1 → cout.
-                (KernelKind::Conv, w.iter().map(|&v| f64::from(v)).collect())
-            };
-            Kernel {
-                kind,
-                kh,
-                kw,
-                cin,
-                cout,
-                stride: [a.stride[0] as usize, a.stride[1] as usize],
-                dilation: [a.dilation[0] as usize, a.dilation[1] as usize],
-                pads: padding(a.padding, &x, kh, kw, a.stride, a.dilation),
-                w: data,
-                bias,
-            }
+            // Filter [1, kh, kw, C·multiplier]: [kh][kw][c] for a true depthwise kernel, and
+            // [kh][kw][1][cout] — an ordinary conv — when there is one input channel.
+            let (kh, kw, cin) = (wshape[1], wshape[2], x[3]);
+            let kind = if cin == cout && a.depth_multiplier == 1 { KernelKind::Depthwise } else { KernelKind::Conv };
+            let window = Window { padding: a.padding, stride: a.stride, dilation: a.dilation };
+            window.kernel(kind, [kh, kw, cin, cout], &x, w.iter().map(|&v| f64::from(v)).collect(), bias)
         }
         Op::FullyConnected(_) => {
             let cin = wshape[1];
@@ -448,6 +423,32 @@ fn read_kernel(g: &Graph, id: OpId, weights: bool) -> Option<Kernel> {
     k = k.normalized();
     let fits = k.output_shape(&x).as_deref() == Some(&g.value(o.outputs[0]).ty.shape[..]);
     ((!weights || k.is_well_formed()) && fits).then_some(k)
+}
+
+/// The window attributes conv-like ops share.
+struct Window {
+    padding: Padding,
+    stride: [u32; 2],
+    dilation: [u32; 2],
+}
+
+impl Window {
+    /// A kernel of `kind` and size `[kh, kw, cin, cout]` applied with this window to `x`.
+    fn kernel(&self, kind: KernelKind, size: [usize; 4], x: &[usize], w: Vec<f64>, bias: Vec<f64>) -> Kernel {
+        let [kh, kw, cin, cout] = size;
+        Kernel {
+            kind,
+            kh,
+            kw,
+            cin,
+            cout,
+            stride: [self.stride[0] as usize, self.stride[1] as usize],
+            dilation: [self.dilation[0] as usize, self.dilation[1] as usize],
+            pads: padding(self.padding, x, kh, kw, self.stride, self.dilation),
+            w,
+            bias,
+        }
+    }
 }
 
 /// Explicit pads of a TFLite padding scheme for input `x` (NHWC).

@@ -6,42 +6,12 @@
 mod support;
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use npuc_interp::{Data, Interpreter, Options, Tensor};
-use support::{npuc, repo, stderr};
+use support::{litert_run, npuc, repo, stderr};
 
 fn fixture(name: &str) -> PathBuf {
     repo().join("tools/fixtures/models").join(name)
-}
-
-/// Runs LiteRT (reference kernels) on `model` with `seed`; returns the inputs and outputs
-/// it used and produced. The oracle's venv is part of the development setup: its absence
-/// is a failure, not a skip.
-fn litert_run(model: &Path, seed: u64, out: &Path) -> (Vec<Tensor>, Vec<Tensor>) {
-    let python = repo().join(".venv/bin/python");
-    assert!(python.exists(), "LiteRT oracle venv missing: {} (see tools/README.md)", python.display());
-    let o = Command::new(&python)
-        .arg(repo().join("tools/litert_oracle.py"))
-        .args(["run", "--seed", &seed.to_string(), "--resolver", "ref", "--out"])
-        .arg(out)
-        .arg(model)
-        .output()
-        .unwrap();
-    assert!(o.status.success(), "litert_oracle.py failed on {}: {}", model.display(), stderr(&o));
-    let json: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
-    let read = |key: &str| -> Vec<Tensor> {
-        json[key]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|t| {
-                let file = t["file"].as_str().unwrap();
-                npuc_interp::npy::read_any(&std::fs::read(file).unwrap()).unwrap()
-            })
-            .collect()
-    };
-    (read("inputs"), read("outputs"))
 }
 
 fn f32s(t: &Tensor) -> Vec<f64> {

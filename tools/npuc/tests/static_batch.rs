@@ -5,26 +5,9 @@
 mod support;
 
 use std::path::Path;
-use std::process::Command;
 
 use npuc_interp::{Data, Interpreter, Options, Tensor};
-use support::{npuc, repo, stderr};
-
-/// Runs `tools/litert_oracle.py run` on `model` with `seed`, writing `in_0.npy`/`out_0.npy`
-/// into `out`. The oracle's venv is part of the development setup: its absence is a
-/// failure, not a skip.
-fn litert_run(model: &Path, seed: u64, out: &Path) {
-    let python = repo().join(".venv/bin/python");
-    assert!(python.exists(), "LiteRT oracle venv missing: {} (see tools/README.md)", python.display());
-    let o = Command::new(&python)
-        .arg(repo().join("tools/litert_oracle.py"))
-        .args(["run", "--seed", &seed.to_string(), "--resolver", "ref", "--out"])
-        .arg(out)
-        .arg(model)
-        .output()
-        .unwrap();
-    assert!(o.status.success(), "litert_oracle.py failed: {}", stderr(&o));
-}
+use support::{litert_run, npuc, repo, stderr};
 
 fn read_npy(path: &Path) -> Tensor {
     npuc_interp::npy::read_any(&std::fs::read(path).unwrap()).unwrap()

@@ -92,3 +92,30 @@ pub fn litert_differences(model: &Path, resolver: &str, seeds: usize) -> Vec<Str
     }
     diffs
 }
+
+/// Runs LiteRT (reference kernels) on `model` with `seed`; returns the inputs and outputs
+/// it used and produced. The oracle's venv is part of the development setup: its absence
+/// is a failure, not a skip.
+pub fn litert_run(model: &Path, seed: u64, out: &Path) -> (Vec<npuc_interp::Tensor>, Vec<npuc_interp::Tensor>) {
+    let o = Command::new(python())
+        .arg(repo().join("tools/litert_oracle.py"))
+        .args(["run", "--seed", &seed.to_string(), "--resolver", "ref", "--out"])
+        .arg(out)
+        .arg(model)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "litert_oracle.py failed on {}: {}", model.display(), stderr(&o));
+    let json: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let read = |key: &str| -> Vec<npuc_interp::Tensor> {
+        json[key]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| {
+                let file = t["file"].as_str().unwrap();
+                npuc_interp::npy::read_any(&std::fs::read(file).unwrap()).unwrap()
+            })
+            .collect()
+    };
+    (read("inputs"), read("outputs"))
+}
