@@ -56,7 +56,8 @@ pub struct CompileArgs {
     /// docs/compression.md); implies quantizing even without --compression.
     #[arg(long, value_name = "DIR")]
     calibration: Option<PathBuf>,
-    /// Output format: tflite or nir (default: from -o's extension).
+    /// Output format: tflite, nir or mlir (mlir needs an npuc built with --features mlir;
+    /// default: from -o's extension).
     #[arg(long, value_name = "FORMAT")]
     emit: Option<String>,
     /// Write every constant in full in .nir output (default: large ones as a hash).
@@ -162,16 +163,17 @@ fn output_format(output: &Path, emit: Option<&str>) -> Result<Format, DriverErro
     let format = match emit {
         Some("tflite") => Format::Tflite,
         Some("nir") => Format::Nir,
+        Some("mlir") => Format::Mlir,
         Some(other) => {
-            return Err(DriverError::usage("--emit", format!("unknown format '{other}' (valid: tflite, nir)")));
+            return Err(DriverError::usage("--emit", format!("unknown format '{other}' (valid: tflite, nir, mlir)")));
         }
         None if to_stdout => Format::Nir,
         None => match Format::from_extension(output) {
-            Some(f @ (Format::Tflite | Format::Nir)) => f,
+            Some(f @ (Format::Tflite | Format::Nir | Format::Mlir)) => f,
             _ => {
                 return Err(DriverError::usage(
                     output.display().to_string(),
-                    "cannot tell the output format from the extension (use .tflite or .nir, or --emit)",
+                    "cannot tell the output format from the extension (use .tflite, .nir or .mlir, or --emit)",
                 ));
             }
         },
@@ -326,6 +328,8 @@ mod tests {
         assert_eq!(output_format(Path::new("-"), None).unwrap(), Format::Nir);
         assert!(output_format(Path::new("a.dot"), None).is_err());
         assert!(output_format(Path::new("a.tflite"), Some("dot")).is_err());
+        assert_eq!(output_format(Path::new("a.mlir"), None).unwrap(), Format::Mlir);
+        assert_eq!(output_format(Path::new("-"), Some("mlir")).unwrap(), Format::Mlir);
         assert!(output_format(Path::new("-"), Some("tflite")).is_err());
     }
 }

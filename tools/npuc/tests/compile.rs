@@ -188,7 +188,7 @@ fn bad_input_is_one_line_with_exit_code_2() {
         (vec![s(&missing), "-o", o], "missing.tflite: cannot read"),
         (vec![m, "-o", o, "--passes", "canonicalize,,dce"], "error: --passes: bad pipeline"),
         (vec![m, "-o", o, "--passes", "frobnicate"], "error: --passes: unknown pass 'frobnicate'"),
-        (vec![m, "-o", o, "--emit", "dot"], "error: --emit: unknown format 'dot' (valid: tflite, nir)"),
+        (vec![m, "-o", o, "--emit", "dot"], "error: --emit: unknown format 'dot' (valid: tflite, nir, mlir)"),
         (vec![m, "-o", s(&dot)], "cannot tell the output format"),
         (vec![m, "-o", "-", "--emit", "tflite"], "cannot be written to stdout"),
         (vec![m, "-o", o, "--seed", "-3"], "error: --seed: '-3' is not a non-negative integer"),
