@@ -178,6 +178,13 @@ fn output_format(output: &Path, emit: Option<&str>) -> Result<Format, DriverErro
             }
         },
     };
+    // Say so before any pass runs, not after.
+    if format == Format::Mlir && !cfg!(feature = "mlir") {
+        return Err(DriverError::usage(
+            output.display().to_string(),
+            "this npuc was built without MLIR support; rebuild with --features mlir",
+        ));
+    }
     if to_stdout && format == Format::Tflite {
         return Err(DriverError::usage("-o", "a .tflite model cannot be written to stdout (use a file or --emit nir)"));
     }
@@ -328,8 +335,8 @@ mod tests {
         assert_eq!(output_format(Path::new("-"), None).unwrap(), Format::Nir);
         assert!(output_format(Path::new("a.dot"), None).is_err());
         assert!(output_format(Path::new("a.tflite"), Some("dot")).is_err());
-        assert_eq!(output_format(Path::new("a.mlir"), None).unwrap(), Format::Mlir);
-        assert_eq!(output_format(Path::new("-"), Some("mlir")).unwrap(), Format::Mlir);
+        assert_eq!(output_format(Path::new("a.mlir"), None).is_ok(), cfg!(feature = "mlir"));
+        assert_eq!(output_format(Path::new("-"), Some("mlir")).is_ok(), cfg!(feature = "mlir"));
         assert!(output_format(Path::new("-"), Some("tflite")).is_err());
     }
 }
