@@ -3,11 +3,13 @@
 //! This crate turns an optimized, quantized graph into what an NPU executes. For now it holds
 //! [`codec`], the encoder and decoder of the Arm Ethos-U55/U65 compressed weight stream,
 //! interoperable with Vela's `ethosu.mlw_codec`; [`reorder`], the weight traversal order
-//! with its zero padding and the per-channel scale/bias record; and [`plan`], the memory
+//! with its zero padding and the per-channel scale/bias record; [`plan`], the memory
 //! planner (liveness-based offsets in the SRAM arena with reshape aliasing, flash offsets of
-//! the constants). Lowering (partition, schedule), the artifact and the simulator arrive in
-//! later steps. It is not a TFLite reader (see `npuc-tflite`) nor an interpreter.
+//! the constants); and [`partition`], the NPU/CPU split of a graph for a target with a
+//! reason per CPU op. Scheduling, the artifact and the simulator arrive in later steps. It
+//! is not a TFLite reader (see `npuc-tflite`) nor an interpreter.
 
 pub mod codec;
+pub mod partition;
 pub mod plan;
 pub mod reorder;
