@@ -427,6 +427,24 @@ impl Op {
         }
     }
 
+    /// Whether the op maps each element to one element by a fixed function of it alone
+    /// (activations, exp, sqrt, …): shape, layout and channel count pass through.
+    pub fn is_unary_elementwise(&self) -> bool {
+        matches!(
+            self,
+            Op::Relu
+                | Op::Relu6
+                | Op::ReluN1To1
+                | Op::LeakyRelu { .. }
+                | Op::Logistic
+                | Op::Tanh
+                | Op::HardSwish
+                | Op::Exp
+                | Op::Sqrt
+                | Op::Rsqrt
+        )
+    }
+
     /// The fused activation, for ops that have one.
     pub fn fused_activation(&self) -> Option<Activation> {
         match self {

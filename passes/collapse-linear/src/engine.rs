@@ -17,7 +17,7 @@ use npuc_ir::{
     Padding, TensorType, Value, ValueId,
 };
 
-use crate::kernel::{Kernel, KernelKind, PaddingFit};
+use crate::kernel::{same_pads, Kernel, KernelKind, PaddingFit};
 use crate::lang::{evaluate, Data, Leaf, Lin, LinAnalysis, LinGraph, Tables};
 use crate::rules::{rules, RuleSet};
 
@@ -456,19 +456,8 @@ fn padding(p: Padding, x: &[usize], kh: usize, kw: usize, stride: [u32; 2], dila
     if p == Padding::Valid {
         return [0; 4];
     }
-    let probe = Kernel {
-        kind: KernelKind::Conv,
-        kh,
-        kw,
-        cin: 1,
-        cout: 1,
-        stride: [stride[0] as usize, stride[1] as usize],
-        dilation: [dilation[0] as usize, dilation[1] as usize],
-        pads: [0; 4],
-        w: vec![0.0; kh * kw],
-        bias: vec![0.0],
-    };
-    let (a, b) = (probe.same_pads(0, x[1]), probe.same_pads(1, x[2]));
+    let (s, d) = (stride.map(|v| v as usize), dilation.map(|v| v as usize));
+    let (a, b) = (same_pads(kh, d[0], s[0], x[1]), same_pads(kw, d[1], s[1], x[2]));
     [a[0], a[1], b[0], b[1]]
 }
 

@@ -150,13 +150,8 @@ impl Kernel {
     /// pixels (tensorflow/lite/kernels/padding.h: total = max((out-1)·s + eff - n, 0),
     /// `before = total / 2`).
     pub fn same_pads(&self, axis: usize, n: usize) -> [usize; 2] {
-        let (k, d, s) = (if axis == 0 { self.kh } else { self.kw }, self.dilation[axis], self.stride[axis]);
-        let out = n.div_ceil(s);
-        if out == 0 {
-            return [0, 0];
-        }
-        let total = ((out - 1) * s + extent(k, d)).saturating_sub(n);
-        [total / 2, total - total / 2]
+        let k = if axis == 0 { self.kh } else { self.kw };
+        same_pads(k, self.dilation[axis], self.stride[axis], n)
     }
 
     /// How this kernel's padding is written in TFLite for an input of spatial size
@@ -222,6 +217,17 @@ impl Kernel {
         }
         k
     }
+}
+
+/// TensorFlow's SAME padding `[before, after]` of a `k`-tap window with dilation `d` and
+/// stride `s` over `n` pixels (see [`Kernel::same_pads`]).
+pub fn same_pads(k: usize, d: usize, s: usize, n: usize) -> [usize; 2] {
+    let out = n.div_ceil(s);
+    if out == 0 {
+        return [0, 0];
+    }
+    let total = ((out - 1) * s + extent(k, d)).saturating_sub(n);
+    [total / 2, total - total / 2]
 }
 
 /// How a kernel's explicit padding maps onto TFLite's padding schemes.

@@ -157,17 +157,8 @@ impl<'g> Planner<'g> {
         let o = g.op(op);
         let data = |i: usize| o.input(i).ok_or_else(|| format!("{} lacks operand {i}", describe(g, op)));
         match &o.op {
-            Op::Relu
-            | Op::Relu6
-            | Op::ReluN1To1
-            | Op::LeakyRelu { .. }
-            | Op::Logistic
-            | Op::Tanh
-            | Op::HardSwish
-            | Op::Exp
-            | Op::Sqrt
-            | Op::Rsqrt
-            | Op::Quantize
+            op if op.is_unary_elementwise() => self.join(data(0)?)?,
+            Op::Quantize
             | Op::Dequantize
             | Op::AveragePool2d(_)
             | Op::MaxPool2d(_)

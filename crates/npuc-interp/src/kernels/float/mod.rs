@@ -75,16 +75,7 @@ pub(crate) fn eval(cx: &KernelCtx<'_>) -> Outcome {
         Op::Mean { .. } => pool::reduce(cx, pool::ReduceKind::Mean),
         Op::Sum { .. } => pool::reduce(cx, pool::ReduceKind::Sum),
         Op::Prelu => binary::prelu(cx),
-        Op::Relu
-        | Op::Relu6
-        | Op::ReluN1To1
-        | Op::LeakyRelu { .. }
-        | Op::Logistic
-        | Op::Tanh
-        | Op::HardSwish
-        | Op::Exp
-        | Op::Sqrt
-        | Op::Rsqrt => unary::elementwise(cx),
+        op if op.is_unary_elementwise() => unary::elementwise(cx),
         Op::Softmax { beta } => unary::softmax(cx, *beta),
         Op::L2Normalization { activation } => unary::l2_normalization(cx, *activation),
         Op::ResizeBilinear(a) => resize::resize_bilinear(cx, a),
