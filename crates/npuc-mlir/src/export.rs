@@ -1,6 +1,6 @@
 //! Graph → `func.func @main` of TOSA ops, built with melior (feature `mlir`).
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::collections::{HashMap, HashSet};
 use std::rc::Rc;
 
@@ -10,7 +10,7 @@ use melior::ir::attribute::{
     StringAttribute, TypeAttribute,
 };
 use melior::ir::block::BlockLike;
-use melior::ir::operation::{OperationBuilder, OperationLike};
+use melior::ir::operation::{OperationBuilder, OperationLike, OperationMutLike, OperationRef};
 use melior::ir::r#type::{FunctionType, IntegerType, RankedTensorType};
 use melior::ir::RegionLike;
 use melior::ir::{Attribute, Block, Identifier, Location, Module as MlirModule, Region, Type, Value};
@@ -18,6 +18,7 @@ use melior::utility::register_all_dialects;
 use melior::Context;
 use npuc_ir::{Activation, DType, Graph, Module, Op, OpId, Padding, TensorType, ValueId};
 
+use crate::cost::{graph_cost, op_cost, Cost, COST_ATTRIBUTE};
 use crate::error::MlirError;
 use crate::layout::{expand_rank, transpose_bytes, window, Window};
 
@@ -29,6 +30,12 @@ pub fn export_module(module: &Module) -> Result<String, MlirError> {
 /// Exports `graph` as an MLIR module holding `func.func @main` of TOSA ops, verified by
 /// MLIR, in MLIR's generic-free pretty text form. Ops only feeding a reshape's shape
 /// operand (dynamic-batch plumbing) are dropped: TOSA takes the shape from the result type.
+///
+/// Cost annotations: the MLIR op producing each npuc op's result (the compute op, not the
+/// clamp of a fused activation) carries the discardable attribute
+/// `npuc.cost = {bytes = M : i64, macs = N : i64}` with that op's [`op_cost`], and
+/// `@main` carries the graph's totals ([`graph_cost`], the numbers of the stage table's
+/// analytic columns), so they survive `mlir-opt` round trips.
 pub fn export_graph(graph: &Graph) -> Result<String, MlirError> {
     let registry = DialectRegistry::new();
     register_all_dialects(&registry);
@@ -71,9 +78,11 @@ fn build(context: &Context, graph: &Graph, diagnostics: &Rc<RefCell<Vec<String>>
         for id in order {
             em.lower(id)?;
         }
+        em.annotate()?;
         let results = graph.outputs.iter().map(|&v| em.value(v)).collect::<Result<Vec<_>, _>>()?;
         block.append_operation(func::r#return(&results, loc));
     }
+    let total = cost_attribute(context, graph_cost(graph))?;
     let region = Region::new();
     region.append_block(block);
     let ftype = FunctionType::new(context, &input_types, &output_types);
@@ -82,7 +91,7 @@ fn build(context: &Context, graph: &Graph, diagnostics: &Rc<RefCell<Vec<String>>
         StringAttribute::new(context, "main"),
         TypeAttribute::new(ftype.into()),
         region,
-        &[],
+        &[(Identifier::new(context, COST_ATTRIBUTE), total)],
         loc,
     ));
     if !module.as_operation().verify() {
@@ -90,6 +99,13 @@ fn build(context: &Context, graph: &Graph, diagnostics: &Rc<RefCell<Vec<String>>
         return Err(MlirError::Verify(if text.is_empty() { "no diagnostic".into() } else { text }));
     }
     Ok(module.as_operation().to_string())
+}
+
+/// `{bytes = M : i64, macs = N : i64}` (saturating at `i64::MAX`: MLIR integers are signed).
+fn cost_attribute(context: &Context, cost: Cost) -> Result<Attribute<'_>, MlirError> {
+    let i = |n: u64| i64::try_from(n).unwrap_or(i64::MAX);
+    let text = format!("{{bytes = {} : i64, macs = {} : i64}}", i(cost.bytes), i(cost.macs));
+    Attribute::parse(context, &text).ok_or_else(|| MlirError::Internal(format!("cannot parse cost attribute {text}")))
 }
 
 fn value_error(graph: &Graph, v: ValueId, reason: impl Into<String>) -> MlirError {
@@ -156,6 +172,13 @@ struct Emitter<'c, 'a> {
     shift: Option<Value<'c, 'a>>,
     /// The op being lowered, for error messages.
     current: (String, usize),
+    /// Ops appended while lowering the current npuc op.
+    appended: RefCell<Vec<OperationRef<'c, 'a>>>,
+    /// The value before a fused activation of the current npuc op: its compute op carries
+    /// the cost rather than the clamp.
+    pre_activation: Cell<Option<Value<'c, 'a>>>,
+    /// Per npuc op in emission order, the MLIR op carrying its cost and the attribute.
+    costs: Vec<(OperationRef<'c, 'a>, Attribute<'c>)>,
 }
 
 type Res<T> = Result<T, MlirError>;
@@ -171,7 +194,44 @@ impl<'c, 'a> Emitter<'c, 'a> {
             zero_points: HashMap::new(),
             shift: None,
             current: (String::new(), 0),
+            appended: RefCell::new(Vec::new()),
+            pre_activation: Cell::new(None),
+            costs: Vec::new(),
         }
+    }
+
+    /// Attaches the recorded cost attributes. Done after lowering because melior hands out
+    /// mutable op references only by walking the block.
+    fn annotate(&mut self) -> Res<()> {
+        let mut pending = self.costs.iter().peekable();
+        let mut cursor = self.block.first_operation_mut();
+        while let Some(mut op) = cursor {
+            if let Some((target, attr)) = pending.peek() {
+                if op.to_raw().ptr == target.to_raw().ptr {
+                    op.set_discardable_attribute(COST_ATTRIBUTE, *attr);
+                    pending.next();
+                }
+            }
+            cursor = op.next_in_block_mut();
+        }
+        match pending.next() {
+            Some((target, _)) => Err(MlirError::Internal(format!("cost target not found in the block: {target}"))),
+            None => Ok(()),
+        }
+    }
+
+    /// Records the cost of npuc op `id` for the op that produced `result`, if that op was
+    /// emitted for `id` (ops lowered to nothing, or to an earlier value, carry no cost).
+    fn record_cost(&mut self, id: OpId, result: Value<'c, 'a>) -> Res<()> {
+        let anchor = self.pre_activation.take().unwrap_or(result);
+        let Ok(r) = melior::ir::operation::OperationResult::try_from(anchor) else { return Ok(()) };
+        let owner = r.owner();
+        if !self.appended.borrow().iter().any(|op| op.to_raw().ptr == owner.to_raw().ptr) {
+            return Ok(());
+        }
+        let attr = cost_attribute(self.context, op_cost(self.graph, id))?;
+        self.costs.push((owner, attr));
+        Ok(())
     }
 
     fn unsupported(&self, reason: impl Into<String>) -> MlirError {
@@ -206,6 +266,7 @@ impl<'c, 'a> Emitter<'c, 'a> {
             .build()
             .map_err(|e| self.internal(format!("{name}: {e}")))?;
         let op = self.block.append_operation(op);
+        self.appended.borrow_mut().push(op);
         Ok(op.result(0).map_err(|e| self.internal(e))?.into())
     }
 
@@ -373,6 +434,9 @@ impl<'c, 'a> Emitter<'c, 'a> {
     }
 
     fn activation(&self, x: Value<'c, 'a>, act: Activation, ty: &TensorType) -> Res<Value<'c, 'a>> {
+        if act != Activation::None {
+            self.pre_activation.set(Some(x));
+        }
         match act {
             Activation::None => Ok(x),
             // f32::MAX rather than +inf as the open upper end, as TOSA legalizations do.
@@ -488,6 +552,8 @@ impl<'c, 'a> Emitter<'c, 'a> {
         let g = self.graph;
         let o = g.op(id);
         self.current = (o.op.display_name().to_string(), id.index());
+        self.appended.borrow_mut().clear();
+        self.pre_activation.set(None);
         for &v in o.inputs.iter().flatten().chain(&o.outputs) {
             if g.value(v).ty.quant.is_some() {
                 return Err(self.unsupported(format!(
@@ -886,6 +952,7 @@ impl<'c, 'a> Emitter<'c, 'a> {
             }
             other => return Err(self.unsupported(format!("no TOSA lowering for {}", other.display_name()))),
         };
+        self.record_cost(id, result)?;
         self.values.insert(out, result);
         Ok(())
     }
@@ -898,6 +965,29 @@ mod tests {
     fn export(text: &str) -> Result<String, MlirError> {
         let module = npuc_ir::parse_module(text).expect("test IR parses");
         export_module(&module)
+    }
+
+    #[test]
+    fn cost_goes_on_the_conv_not_its_fused_clamp_and_totals_on_main() {
+        let out = export(
+            r#"graph @main(%x: tensor<1x4x4x1xf32> {name = "x"}) {
+  %w = const dense<[1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0, 9.0]> : tensor<1x3x3x1xf32> {name = "w"}
+  %c = conv_2d(%x, %w) {padding = same, stride = [2, 2], dilation = [1, 1], activation = relu6} : tensor<1x2x2x1xf32> {name = "c"}
+  %m = mul(%c, %c) : tensor<1x2x2x1xf32> {name = "m"}
+  return %m
+}"#,
+        )
+        .expect("exports");
+        // conv: 4 outputs × 9 taps; bytes 4·(16 + 9 + 4). mul: 4 products; bytes 4·(4 + 4 + 4).
+        let conv = out.lines().find(|l| l.contains("tosa.conv2d")).expect("a conv");
+        assert!(conv.contains("npuc.cost = {bytes = 116 : i64, macs = 36 : i64}"), "{out}");
+        let clamp = out.lines().find(|l| l.contains("tosa.clamp")).expect("a clamp");
+        assert!(!clamp.contains("npuc.cost"), "{out}");
+        let mul = out.lines().find(|l| l.contains("tosa.mul")).expect("a mul");
+        assert!(mul.contains("npuc.cost = {bytes = 48 : i64, macs = 4 : i64}"), "{out}");
+        let main = out.lines().find(|l| l.contains("func.func @main")).expect("@main");
+        assert!(main.contains("npuc.cost = {bytes = 164 : i64, macs = 40 : i64}"), "{out}");
+        assert_eq!(out.matches("npuc.cost").count(), 3, "{out}");
     }
 
     #[test]

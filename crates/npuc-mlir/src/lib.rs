@@ -9,11 +9,13 @@
 //! This step covers float graphs; quantized tensors are reported as unsupported with the
 //! op's name and index, as is every op TOSA cannot express.
 
+pub mod cost;
 pub mod error;
 #[cfg(feature = "mlir")]
 mod export;
 pub mod layout;
 
+pub use cost::{graph_cost, op_cost, Cost, COST_ATTRIBUTE};
 pub use error::MlirError;
 #[cfg(feature = "mlir")]
 pub use export::{export_graph, export_module};

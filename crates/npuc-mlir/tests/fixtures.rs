@@ -81,3 +81,45 @@ fn float_fixtures_export_and_mlir_opt_verifies_them() {
         assert!(line.contains("quantized"), "{line}");
     }
 }
+
+/// `@main`'s `npuc.cost` totals equal the stage table's analytic columns (counted here as
+/// npuc-pass's `AnalyticCost` counts them), every emitted convolution carries its own, and
+/// `mlir-opt` keeps them all.
+#[test]
+fn cost_annotations_match_the_analytic_provider_and_survive_mlir_opt() {
+    let tmp = tempfile::tempdir().expect("temp dir");
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tools/fixtures/models");
+    for name in ["resnet8_f32", "ds_cnn_f32"] {
+        let module = npuc_tflite::import_file(&dir.join(format!("{name}.tflite")))
+            .unwrap_or_else(|e| panic!("{name}: import: {e}"));
+        let graph = module.main().expect("graph");
+        let text = npuc_mlir::export_module(&module).unwrap_or_else(|e| panic!("{name}: export: {e}"));
+        let macs = npuc_ir::stats::graph_stats(graph).macs;
+        let mut bytes = 0u64;
+        for id in graph.op_ids() {
+            let o = graph.op(id);
+            for &v in o.inputs.iter().flatten().chain(&o.outputs) {
+                bytes += graph.value(v).ty.storage_bytes().expect("fixture sizes fit");
+            }
+        }
+        assert!(macs > 0 && bytes > 0, "{name}: empty cost");
+        let main = text.lines().find(|l| l.contains("func.func @main")).expect("@main");
+        let expect = format!("npuc.cost = {{bytes = {bytes} : i64, macs = {macs} : i64}}");
+        assert!(main.contains(&expect), "{name}: want {expect} on {main}");
+        let convs = text.lines().filter(|l| l.contains("tosa.conv2d") || l.contains("tosa.depthwise_conv2d"));
+        let mut n = 0;
+        for line in convs {
+            assert!(line.contains("npuc.cost = {bytes = "), "{name}: conv without cost: {line}");
+            n += 1;
+        }
+        assert!(n > 0, "{name} has no convolution");
+        let annotated = text.matches("npuc.cost").count();
+        let out = tmp.path().join(format!("{name}.mlir"));
+        std::fs::write(&out, &text).expect("write .mlir");
+        let run = Command::new(MLIR_OPT).arg(&out).output().expect("run mlir-opt");
+        assert!(run.status.success(), "{name}: {}", String::from_utf8_lossy(&run.stderr));
+        let round = String::from_utf8_lossy(&run.stdout);
+        assert_eq!(round.matches("npuc.cost").count(), annotated, "{name}: mlir-opt dropped annotations");
+        assert!(round.contains(&expect), "{name}: mlir-opt changed the totals");
+    }
+}
