@@ -317,6 +317,20 @@ pub fn window_output_size(
     }
 }
 
+/// TFLite's SAME padding `[before, after]` of one spatial dimension: the total
+/// `max((ceil(input / stride) - 1) * stride + effective_window - input, 0)`, split with the
+/// odd element after (tensorflow/lite/kernels/padding.h). Zero sizes or a zero stride give
+/// no padding.
+pub fn same_padding(input: usize, window: usize, stride: usize, dilation: usize) -> [usize; 2] {
+    let out = if stride == 0 { 0 } else { input.div_ceil(stride) };
+    if out == 0 || window == 0 {
+        return [0, 0];
+    }
+    let effective = (window - 1) * dilation + 1;
+    let total = ((out - 1) * stride + effective).saturating_sub(input);
+    [total / 2, total - total / 2]
+}
+
 /// Operand access with error messages that name the operand's role.
 struct Args<'a, 'v> {
     vals: &'a [Option<&'v Value>],

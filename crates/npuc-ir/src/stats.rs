@@ -6,6 +6,18 @@
 use crate::graph::{Graph, OpId};
 use crate::op::Op;
 
+/// Bytes one op moves: the storage bytes of every operand (weights included, a value read
+/// twice counted twice) and every result. The analytic cost model's memory term.
+pub fn bytes_moved(g: &Graph, id: OpId) -> u64 {
+    let o = g.op(id);
+    o.inputs
+        .iter()
+        .flatten()
+        .chain(&o.outputs)
+        .map(|&v| g.value(v).ty.storage_bytes().unwrap_or(0))
+        .fold(0u64, u64::saturating_add)
+}
+
 /// Multiply-accumulate operations of one op, counted as TFLite-style tools count them:
 /// one per weight tap per output element for convolutions and fully connected layers, one
 /// per element for elementwise multiplies, and zero for data movement.

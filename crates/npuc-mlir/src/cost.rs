@@ -11,21 +11,13 @@ pub const COST_ATTRIBUTE: &str = "npuc.cost";
 pub struct Cost {
     /// Multiply-accumulates ([`npuc_ir::stats::macs`]).
     pub macs: u64,
-    /// Storage bytes of every operand and result, weights included.
+    /// Storage bytes of every operand and result, weights included ([`npuc_ir::stats::bytes_moved`]).
     pub bytes: u64,
 }
 
 /// The cost of op `id` of `graph`: the same per-op terms that npuc-pass's `AnalyticCost` sums.
 pub fn op_cost(graph: &Graph, id: OpId) -> Cost {
-    let o = graph.op(id);
-    let bytes = o
-        .inputs
-        .iter()
-        .flatten()
-        .chain(&o.outputs)
-        .map(|&v| graph.value(v).ty.storage_bytes().unwrap_or(0))
-        .fold(0u64, u64::saturating_add);
-    Cost { macs: npuc_ir::stats::macs(graph, id), bytes }
+    Cost { macs: npuc_ir::stats::macs(graph, id), bytes: npuc_ir::stats::bytes_moved(graph, id) }
 }
 
 /// The cost of the whole graph: [`op_cost`] summed over every op (also those the export

@@ -31,13 +31,7 @@ impl CostProvider for AnalyticCost {
 
     fn cost(&self, g: &Graph) -> Vec<f64> {
         let macs = npuc_ir::stats::graph_stats(g).macs;
-        let mut bytes = 0u64;
-        for id in g.op_ids() {
-            let o = g.op(id);
-            for &v in o.inputs.iter().flatten().chain(&o.outputs) {
-                bytes = bytes.saturating_add(g.value(v).ty.storage_bytes().unwrap_or(0));
-            }
-        }
+        let bytes = g.op_ids().map(|id| npuc_ir::stats::bytes_moved(g, id)).fold(0u64, u64::saturating_add);
         vec![macs as f64, bytes as f64]
     }
 }

@@ -17,7 +17,9 @@ use npuc_ir::{
     Padding, TensorType, Value, ValueId,
 };
 
-use crate::kernel::{same_pads, Kernel, KernelKind, PaddingFit};
+use npuc_ir::shape::same_padding;
+
+use crate::kernel::{Kernel, KernelKind, PaddingFit};
 use crate::lang::{evaluate, Data, Leaf, Lin, LinAnalysis, LinGraph, Tables};
 use crate::rules::{rules, RuleSet};
 
@@ -457,7 +459,7 @@ fn padding(p: Padding, x: &[usize], kh: usize, kw: usize, stride: [u32; 2], dila
         return [0; 4];
     }
     let (s, d) = (stride.map(|v| v as usize), dilation.map(|v| v as usize));
-    let (a, b) = (same_pads(kh, d[0], s[0], x[1]), same_pads(kw, d[1], s[1], x[2]));
+    let (a, b) = (same_padding(x[1], kh, s[0], d[0]), same_padding(x[2], kw, s[1], d[1]));
     [a[0], a[1], b[0], b[1]]
 }
 

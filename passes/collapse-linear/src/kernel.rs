@@ -151,7 +151,7 @@ impl Kernel {
     /// `before = total / 2`).
     pub fn same_pads(&self, axis: usize, n: usize) -> [usize; 2] {
         let k = if axis == 0 { self.kh } else { self.kw };
-        same_pads(k, self.dilation[axis], self.stride[axis], n)
+        npuc_ir::shape::same_padding(n, k, self.stride[axis], self.dilation[axis])
     }
 
     /// How this kernel's padding is written in TFLite for an input of spatial size
@@ -217,17 +217,6 @@ impl Kernel {
         }
         k
     }
-}
-
-/// TensorFlow's SAME padding `[before, after]` of a `k`-tap window with dilation `d` and
-/// stride `s` over `n` pixels (see [`Kernel::same_pads`]).
-pub fn same_pads(k: usize, d: usize, s: usize, n: usize) -> [usize; 2] {
-    let out = n.div_ceil(s);
-    if out == 0 {
-        return [0, 0];
-    }
-    let total = ((out - 1) * s + extent(k, d)).saturating_sub(n);
-    [total / 2, total - total / 2]
 }
 
 /// How a kernel's explicit padding maps onto TFLite's padding schemes.
