@@ -1,4 +1,6 @@
-//! npuc's model builders: the SESR family in training-time (expanded) form.
+//! npuc's model builders: the SESR family in training-time (expanded) form, and seeded
+//! samplers of the four task search spaces PerfSAGE's dataset is drawn from ([`space`]),
+//! both on top of [`net`], a small builder whose result types come from shape inference.
 //!
 //! [`sesr`] builds the super-resolution network of Bhardwaj et al. (MLSys 2022, code:
 //! ARM-software/sesr) as its training code builds it with expanded linear blocks: every
@@ -13,14 +15,15 @@
 //! collapse pass is checked against the paper's table instead), and it holds no file
 //! formats: the driver exports the graphs.
 
+pub mod net;
+pub mod space;
+
 use std::fmt;
 
-use npuc_ir::{
-    Activation, Constant, Conv2dAttrs, DType, Graph, Module, Op, Operation, Padding, Signature, TensorType, Value,
-    ValueId,
-};
-use rand::{Rng, SeedableRng};
-use rand_chacha::ChaCha8Rng;
+use npuc_ir::{Activation, Graph, Module, Op, Signature, ValueId};
+use rand::Rng;
+
+use crate::net::Net;
 
 /// A builder's failure: an option out of range, or (a bug) a graph the IR refuses.
 #[derive(Debug, thiserror::Error)]
@@ -31,6 +34,14 @@ pub enum ZooError {
         /// The name given.
         name: String,
         /// The names the zoo knows, comma separated.
+        known: String,
+    },
+    /// The search space name is not known.
+    #[error("unknown search space '{name}' (known: {known})")]
+    UnknownSpace {
+        /// The name given.
+        name: String,
+        /// The spaces the zoo knows, comma separated.
         known: String,
     },
     /// SESR upsamples by 2 or 4 only.
@@ -264,15 +275,9 @@ pub fn list() -> Vec<(&'static str, String)> {
 /// `output` (N×sH×sW×1 f32).
 pub fn sesr(config: &SesrConfig) -> Result<Graph, ZooError> {
     config.validate()?;
-    let mut b = Builder {
-        g: Graph::new("main"),
-        rng: ChaCha8Rng::seed_from_u64(config.seed),
-        n: config.batch,
-        h: config.height,
-        w: config.width,
-    };
-    b.build(config).map_err(|source| ZooError::Ir { model: config.variant.name().to_string(), source })?;
-    Ok(b.g)
+    let mut net = Net::new("main", config.seed);
+    build_sesr(&mut net, config).map_err(|source| ZooError::Ir { model: config.variant.name().to_string(), source })?;
+    Ok(net.g)
 }
 
 /// [`sesr`] wrapped in a module with a `serving_default` signature (`input` → `output`)
@@ -291,15 +296,6 @@ pub fn sesr_module(config: &SesrConfig) -> Result<Module, ZooError> {
     Ok(m)
 }
 
-/// Graph under construction plus the weight stream.
-struct Builder {
-    g: Graph,
-    rng: ChaCha8Rng,
-    n: usize,
-    h: usize,
-    w: usize,
-}
-
 /// Total variance gain of the body blocks' residual branches, split evenly over the `m`
 /// blocks. Small branches keep `x + branch(x)` close to `x`, so the mean square grows by at
 /// most `(1 + 0.9/m)^m < e^0.9` over the body before the activations take some away: the
@@ -307,124 +303,65 @@ struct Builder {
 /// `activations_stay_order_one_in_the_deepest_variants` test guards it).
 const BODY_BRANCH_GAIN: f32 = 0.9;
 
-impl Builder {
-    fn build(&mut self, c: &SesrConfig) -> Result<(), npuc_ir::IrError> {
-        let (f, p, s2) = (c.variant.features(), c.expansion(), (c.scale * c.scale) as usize);
-        let x = self.g.add_input("input", self.act(1));
-        let offset = self.scalar("input_shift/offset", 0.5);
-        let sub = Op::Sub { activation: Activation::None, pot_scale_int16: true };
-        let shifted = self.op("input_shift", sub, vec![x, offset], 1)?;
+/// The SESR graph, in the layer order (and so the weight draw order) of the public code.
+fn build_sesr(net: &mut Net, c: &SesrConfig) -> Result<(), npuc_ir::IrError> {
+    let (f, p, s2) = (c.variant.features(), c.expansion(), (c.scale * c.scale) as usize);
+    let x = net.input("input", vec![c.batch, c.height, c.width, 1]);
+    let offset = net.scalar("input_shift/offset", 0.5);
+    let sub = Op::Sub { activation: Activation::None, pot_scale_int16: true };
+    let shifted = net.op("input_shift", sub, vec![x, offset])?;
 
-        // Input block: 5×5 into p, 1×1 back to f; He gain so F0 has unit-ish scale.
-        let f0 = self.linear_block("input_block", shifted, 5, p, f, 2.0, 1.0)?;
+    // Input block: 5×5 into p, 1×1 back to f; He gain so F0 has unit-ish scale.
+    let f0 = linear_block(net, "input_block", shifted, 5, p, f, 2.0, 1.0)?;
 
-        let mut feat = f0;
-        for i in 0..c.variant.body_blocks() {
-            let name = format!("body{i}");
-            let branch =
-                self.linear_block(&name, feat, 3, p, f, 2.0, BODY_BRANCH_GAIN / c.variant.body_blocks() as f32)?;
-            let sum = self.op(&format!("{name}/residual"), add(), vec![branch, feat], f)?;
-            feat = match c.activation {
-                SesrActivation::Prelu => {
-                    let alpha: Vec<f32> = (0..f).map(|_| self.rng.random_range(0.05f32..0.45)).collect();
-                    let alpha = self.constant(&format!("{name}/prelu/alpha"), vec![1, 1, f], &alpha);
-                    self.op(&format!("{name}/prelu"), Op::Prelu, vec![sum, alpha], f)?
-                }
-                SesrActivation::Relu => self.op(&format!("{name}/relu"), Op::Relu, vec![sum], f)?,
-            };
-        }
-        let long = self.op("long_residual", add(), vec![feat, f0], f)?;
-
-        // Output block: small gain so `x + residual` mostly stays inside [0, 1].
-        let out = self.linear_block("output_block", long, 5, p, s2, 1.0, 0.1)?;
-        let mut y = self.op("global_residual", add(), vec![out, x], s2)?;
-
-        // ×4 applies depth_to_space(2) twice, as the public code does.
-        let steps = if c.scale == 4 { 2 } else { 1 };
-        for step in 0..steps {
-            let name = if steps == 1 { "depth_to_space".to_string() } else { format!("depth_to_space{}", step + 1) };
-            self.h *= 2;
-            self.w *= 2;
-            let ch = self.g.value(y).ty.shape[3] / 4;
-            y = self.op(&name, Op::DepthToSpace { block_size: 2 }, vec![y], ch)?;
-        }
-        let one = self.scalar("clip/one", 1.0);
-        let zero = self.scalar("clip/zero", 0.0);
-        let min = self.op("clip/minimum", Op::Minimum, vec![y, one], 1)?;
-        let out = self.op("output", Op::Maximum, vec![min, zero], 1)?;
-        self.g.outputs.push(out);
-        Ok(())
-    }
-
-    /// An activation type at the current spatial size.
-    fn act(&self, channels: usize) -> TensorType {
-        TensorType::new(DType::F32, vec![self.n, self.h, self.w, channels])
-    }
-
-    fn constant(&mut self, name: &str, shape: Vec<usize>, data: &[f32]) -> ValueId {
-        let bytes: Vec<u8> = data.iter().flat_map(|v| v.to_le_bytes()).collect();
-        self.g.add_const(name, TensorType::new(DType::F32, shape), Constant::from(bytes))
-    }
-
-    fn scalar(&mut self, name: &str, v: f32) -> ValueId {
-        self.constant(name, vec![], &[v])
-    }
-
-    /// Adds `op` with one result of `channels` channels at the current spatial size.
-    fn op(&mut self, name: &str, op: Op, inputs: Vec<ValueId>, channels: usize) -> Result<ValueId, npuc_ir::IrError> {
-        let out = self.g.add_value(Value::new(name, self.act(channels)));
-        self.g.add_op(Operation::new(op, inputs.into_iter().map(Some).collect(), vec![out]))?;
-        Ok(out)
-    }
-
-    /// A stride-1 SAME conv with seeded OHWI weights whose variance is `gain / fan_in`
-    /// (uniform, so the bound is `sqrt(3 · gain / fan_in)`), and small nonzero biases.
-    fn conv(&mut self, name: &str, x: ValueId, k: usize, cout: usize, gain: f32) -> Result<ValueId, npuc_ir::IrError> {
-        let cin = self.g.value(x).ty.shape[3];
-        let fan_in = (k * k * cin) as f32;
-        let bound = (3.0 * gain / fan_in).sqrt();
-        let w: Vec<f32> = (0..cout * k * k * cin).map(|_| self.rng.random_range(-bound..bound)).collect();
-        let w = self.constant(&format!("{name}/weights"), vec![cout, k, k, cin], &w);
-        // Biases in ±[0.005, 0.05): never zero, so bias folding has something to fold.
-        let bias: Vec<f32> = (0..cout)
-            .map(|_| {
-                let mag = self.rng.random_range(0.005f32..0.05);
-                if self.rng.random::<bool>() {
-                    mag
-                } else {
-                    -mag
-                }
-            })
-            .collect();
-        let bias = self.constant(&format!("{name}/bias"), vec![cout], &bias);
-        let attrs = Conv2dAttrs {
-            padding: Padding::Same,
-            stride: [1, 1],
-            dilation: [1, 1],
-            activation: Activation::None,
-            bias_type: None,
+    let mut feat = f0;
+    for i in 0..c.variant.body_blocks() {
+        let name = format!("body{i}");
+        let gain = BODY_BRANCH_GAIN / c.variant.body_blocks() as f32;
+        let branch = linear_block(net, &name, feat, 3, p, f, 2.0, gain)?;
+        let sum = net.add(&format!("{name}/residual"), branch, feat)?;
+        feat = match c.activation {
+            SesrActivation::Prelu => {
+                let alpha: Vec<f32> = (0..f).map(|_| net.rng.random_range(0.05f32..0.45)).collect();
+                let alpha = net.constant(&format!("{name}/prelu/alpha"), vec![1, 1, f], &alpha);
+                net.op(&format!("{name}/prelu"), Op::Prelu, vec![sum, alpha])?
+            }
+            SesrActivation::Relu => net.op(&format!("{name}/relu"), Op::Relu, vec![sum])?,
         };
-        self.op(name, Op::Conv2d(attrs), vec![x, w, bias], cout)
     }
+    let long = net.add("long_residual", feat, f0)?;
 
-    /// A linear block: conv k×k into `p`, then conv 1×1 into `cout`, no activation between.
-    /// `gain1` and `gain2` scale the two weight variances (see [`Builder::conv`]).
-    #[allow(clippy::too_many_arguments)]
-    fn linear_block(
-        &mut self,
-        name: &str,
-        x: ValueId,
-        k: usize,
-        p: usize,
-        cout: usize,
-        gain1: f32,
-        gain2: f32,
-    ) -> Result<ValueId, npuc_ir::IrError> {
-        let wide = self.conv(&format!("{name}/conv_kxk"), x, k, p, gain1)?;
-        self.conv(&format!("{name}/conv_1x1"), wide, 1, cout, gain2)
+    // Output block: small gain so `x + residual` mostly stays inside [0, 1].
+    let out = linear_block(net, "output_block", long, 5, p, s2, 1.0, 0.1)?;
+    let mut y = net.add("global_residual", out, x)?;
+
+    // ×4 applies depth_to_space(2) twice, as the public code does.
+    let steps = if c.scale == 4 { 2 } else { 1 };
+    for step in 0..steps {
+        let name = if steps == 1 { "depth_to_space".to_string() } else { format!("depth_to_space{}", step + 1) };
+        y = net.op(&name, Op::DepthToSpace { block_size: 2 }, vec![y])?;
     }
+    let one = net.scalar("clip/one", 1.0);
+    let zero = net.scalar("clip/zero", 0.0);
+    let min = net.op("clip/minimum", Op::Minimum, vec![y, one])?;
+    let out = net.op("output", Op::Maximum, vec![min, zero])?;
+    net.g.outputs.push(out);
+    Ok(())
 }
 
-fn add() -> Op {
-    Op::Add { activation: Activation::None, pot_scale_int16: true }
+/// A linear block: conv k×k into `p`, then conv 1×1 into `cout`, no activation between.
+/// `gain1` and `gain2` scale the two weight variances (see [`Net::conv`]).
+#[allow(clippy::too_many_arguments)]
+fn linear_block(
+    net: &mut Net,
+    name: &str,
+    x: ValueId,
+    k: usize,
+    p: usize,
+    cout: usize,
+    gain1: f32,
+    gain2: f32,
+) -> Result<ValueId, npuc_ir::IrError> {
+    let wide = net.conv(&format!("{name}/conv_kxk"), x, [k, k], p, 1, Activation::None, gain1)?;
+    net.conv(&format!("{name}/conv_1x1"), wide, [1, 1], cout, 1, Activation::None, gain2)
 }

@@ -16,6 +16,14 @@ use crate::Emit;
 pub struct ZooArgs {
     /// Model name, e.g. sesr-m5 (see --list).
     model: Option<String>,
+    /// Draw a model from a search space instead (classification, super-resolution,
+    /// keyword-spotting, detection); --seed picks the sample.
+    #[arg(long, value_name = "SPACE", conflicts_with_all = ["model", "input", "expansion", "batch"])]
+    space: Option<String>,
+    /// With --space: also write the sample's per-layer compression plan (bits and
+    /// sparsity, a compression config for `npuc compile --compression`).
+    #[arg(long, value_name = "FILE", requires = "space")]
+    compression_out: Option<PathBuf>,
     /// List the models and exit.
     #[arg(long)]
     list: bool,
@@ -54,9 +62,10 @@ pub fn zoo(args: ZooArgs) -> Result<(), DriverError> {
         for (name, what) in npuc_zoo::list() {
             println!("{name:<10} {what}");
         }
+        let spaces = npuc_zoo::space::Space::ALL.map(|s| s.name()).join(", ");
+        println!("search spaces (--space NAME --seed N): {spaces}");
         return Ok(());
     }
-    let config = config(&args)?;
     let output = args.output.as_deref().ok_or_else(|| DriverError::usage("-o", "an output file is required"))?;
     let format = match args.emit {
         Some(e) => e.into(),
@@ -68,14 +77,27 @@ pub fn zoo(args: ZooArgs) -> Result<(), DriverError> {
             )
         })?,
     };
-    let module = npuc_zoo::sesr_module(&config).map_err(zoo_error)?;
+    let (module, description) = match &args.space {
+        Some(space) => {
+            let space = npuc_zoo::space::Space::from_name(space).map_err(zoo_error)?;
+            let sample = npuc_zoo::space::sample(space, number("--seed", &args.seed)?).map_err(zoo_error)?;
+            if let Some(path) = &args.compression_out {
+                model_io::write_output(path, sample.compression_toml().as_bytes())?;
+            }
+            (sample.module, format!("{} (seed {})", sample.description, sample.seed))
+        }
+        None => {
+            let config = config(&args)?;
+            (npuc_zoo::sesr_module(&config).map_err(zoo_error)?, config.describe())
+        }
+    };
     let bytes = model_io::render(&module, format, args.full_constants).map_err(|e| e.in_file(output))?;
     model_io::write_output(output, &bytes)?;
     if output != Path::new("-") {
         let stats = module.main().map(npuc_ir::stats::graph_stats).unwrap_or_default();
         println!(
             "{}: {} ops, {} parameters, {} MACs -> {}",
-            config.describe(),
+            description,
             stats.ops,
             stats.parameters,
             stats.macs,
@@ -87,8 +109,10 @@ pub fn zoo(args: ZooArgs) -> Result<(), DriverError> {
 
 /// The builder config the options describe, every value checked.
 fn config(args: &ZooArgs) -> Result<SesrConfig, DriverError> {
-    let name =
-        args.model.as_deref().ok_or_else(|| DriverError::usage("zoo", "give a model name (see npuc zoo --list)"))?;
+    let name = args
+        .model
+        .as_deref()
+        .ok_or_else(|| DriverError::usage("zoo", "give a model name or --space (see npuc zoo --list)"))?;
     let variant = SesrVariant::from_name(name).ok_or_else(|| {
         zoo_error(ZooError::UnknownModel {
             name: name.to_string(),
@@ -130,6 +154,7 @@ fn number<T: std::str::FromStr>(option: &str, text: &str) -> Result<T, DriverErr
 fn zoo_error(e: ZooError) -> DriverError {
     let option = match &e {
         ZooError::UnknownModel { .. } => "zoo",
+        ZooError::UnknownSpace { .. } => "--space",
         ZooError::BadScale { .. } => "--scale",
         ZooError::BadSize { what: "height" | "width", .. } => "--input",
         ZooError::BadSize { what: "batch", .. } => "--batch",

@@ -109,5 +109,74 @@ fn list_names_every_model() {
     assert!(o.status.success(), "{}", stderr(&o));
     let text = String::from_utf8_lossy(&o.stdout);
     let names: Vec<&str> = text.lines().filter_map(|l| l.split_whitespace().next()).collect();
-    assert_eq!(names, ["sesr-m3", "sesr-m5", "sesr-m7", "sesr-m11", "sesr-xl"], "{text}");
+    assert_eq!(names, ["sesr-m3", "sesr-m5", "sesr-m7", "sesr-m11", "sesr-xl", "search"], "{text}");
+    assert!(
+        text.lines().last().unwrap().ends_with("classification, super-resolution, keyword-spotting, detection"),
+        "{text}"
+    );
+}
+
+/// The first seed of `space` whose model is small enough to run quickly in a test.
+fn small_sample(space: npuc_zoo::space::Space) -> u64 {
+    (0..50)
+        .find(|&seed| {
+            let s = npuc_zoo::space::sample(space, seed).unwrap();
+            npuc_ir::stats::graph_stats(s.module.main().unwrap()).macs < 60_000_000
+        })
+        .unwrap_or_else(|| panic!("no {space} sample under 60 M MACs in seeds 0..50"))
+}
+
+/// A sample of every search space is a real model: LiteRT runs it and agrees with npuc's
+/// interpreter; compiled with its drawn compression plan (4-bit layers, pruning) and
+/// quantized, it still loads in LiteRT and the interpreter matches LiteRT's reference
+/// kernels bit for bit.
+#[test]
+fn search_space_samples_run_in_litert_before_and_after_compression() {
+    let dir = tempfile::tempdir().unwrap();
+    for space in npuc_zoo::space::Space::ALL {
+        let seed = small_sample(space).to_string();
+        let float = dir.path().join(format!("{space}.tflite"));
+        let plan = dir.path().join(format!("{space}.toml"));
+        let o = npuc(&["zoo", "--space", space.name(), "--seed", &seed, "-o", float.to_str().unwrap()]);
+        assert!(o.status.success(), "{space}: {}", stderr(&o));
+        let o = npuc(&[
+            "zoo",
+            "--space",
+            space.name(),
+            "--seed",
+            &seed,
+            "-o",
+            "-",
+            "--compression-out",
+            plan.to_str().unwrap(),
+        ]);
+        assert!(o.status.success(), "{space}: {}", stderr(&o));
+
+        let (inputs, want) = support::litert_run(&float, 3, &dir.path().join(format!("{space}-lr")));
+        let m = npuc_tflite::import_file(&float).unwrap();
+        let interp = npuc_interp::Interpreter::new(m.main().unwrap(), &npuc_interp::Options { threads: 1 }).unwrap();
+        let got = interp.run(inputs).unwrap();
+        for (i, (a, b)) in got.iter().zip(&want).enumerate() {
+            let (a, b) = (a.data.to_f64_vec(), b.data.to_f64_vec());
+            let range = b.iter().fold(0f64, |m, x| m.max(x.abs())).max(1e-6);
+            let err = a.iter().zip(&b).fold(0f64, |m, (x, y)| m.max((x - y).abs()));
+            assert!(
+                err <= 1e-4 * range,
+                "{space} seed {seed} output {i}: npuc and LiteRT differ by {err} (range {range})"
+            );
+        }
+
+        let int8 = dir.path().join(format!("{space}-int8.tflite"));
+        let o = npuc(&[
+            "compile",
+            float.to_str().unwrap(),
+            "--compression",
+            plan.to_str().unwrap(),
+            "-o",
+            int8.to_str().unwrap(),
+        ]);
+        assert!(o.status.success(), "{space} seed {seed}: {}", stderr(&o));
+        let diffs = support::litert_differences(&int8, "ref", 2);
+        assert!(diffs.is_empty(), "{space} seed {seed} compressed: {diffs:?}");
+    }
 }
