@@ -9,6 +9,7 @@
 //! reason per CPU op. Scheduling, the artifact and the simulator arrive in later steps. It
 //! is not a TFLite reader (see `npuc-tflite`) nor an interpreter.
 
+pub mod block;
 pub mod codec;
 pub mod partition;
 pub mod plan;
