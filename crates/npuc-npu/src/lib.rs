@@ -12,5 +12,6 @@
 pub mod block;
 pub mod codec;
 pub mod partition;
+pub mod perf;
 pub mod plan;
 pub mod reorder;
