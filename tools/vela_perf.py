@@ -17,7 +17,7 @@ into its --output-dir when run with --verbose-performance.
 Per-op rows are grouped into the ops of the input model: Vela splits some ops into several
 (a fused activation, SOFTMAX into about 30 elementwise ops); a group ends at the row that
 writes one of the input model's op output tensors (Vela names an operator after its output
-tensor) and the activation row that repeats that name joins it.
+tensor) and the rows after it that repeat that name (a fused activation, a LUT) join it.
 """
 import argparse
 import csv
@@ -77,7 +77,7 @@ def group_rows(rows: list[dict], outputs: set[str]) -> list[dict]:
     closed = None
     for r in rows:
         name, orig = r["Name"], r["Original Operator"]
-        if closed is not None and name == closed["name"] and orig == closed["type"]:
+        if closed is not None and name == closed["name"]:
             target = closed
         else:
             if cur is None or cur["type"] != orig:

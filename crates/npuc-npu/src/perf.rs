@@ -460,9 +460,19 @@ impl Ctx<'_> {
             }
             Op::Mul { activation } => vec![binary(OUT_MUL, act_class(*activation))?],
             Op::Maximum | Op::Minimum => vec![binary(OUT_OTHER, ACT_NONE)?],
-            // Vela: subtract, multiply, and a copy of the result.
+            // Vela 5.2 (per-layer report): each input copied and rescaled (copy + multiply),
+            // subtracted, squared, offset and rescaled: 8 passes over the output.
             Op::SquaredDifference => {
-                vec![binary(OUT_ADVANCED_ADD, ACT_NONE)?, elementwise(ofm, OUT_MUL, ACT_NONE), elementwise(ofm, OUT_OTHER, ACT_NONE)]
+                let mut v = Vec::with_capacity(8);
+                for _ in 0..2 {
+                    v.push(elementwise(ofm, OUT_OTHER, ACT_NONE));
+                    v.push(elementwise(ofm, OUT_MUL, ACT_NONE));
+                }
+                v.push(binary(OUT_ADVANCED_ADD, ACT_NONE)?);
+                v.push(elementwise(ofm, OUT_MUL, ACT_NONE));
+                v.push(elementwise(ofm, OUT_ADVANCED_ADD, ACT_NONE));
+                v.push(elementwise(ofm, OUT_MUL, ACT_NONE));
+                v
             }
             // Vela: maximum with the zero point and a multiply by alpha.
             Op::Prelu => vec![binary(OUT_OTHER, ACT_NONE)?, binary(OUT_MUL, ACT_NONE)?],
@@ -589,16 +599,11 @@ impl Ctx<'_> {
         read + write
     }
 
-    /// Where a feature map lives: in SRAM, except when the whole arena does not fit, and in
-    /// Dedicated_Sram mode the graph's inputs and outputs, which stay in the external arena
-    /// (Vela moves only intermediate feature maps into the SRAM cache).
-    fn level(&self, v: Option<ValueId>) -> Level {
-        if self.fm_level == Level::External {
-            return Level::External;
-        }
-        let Some(v) = v else { return Level::Sram };
-        let is_io = self.g.value(v).producer.is_none() || self.g.uses(v).next().is_none();
-        if self.target.memory.mode == MemoryMode::DedicatedSram && is_io {
+    /// Where a feature map lives: in SRAM when the arena fits it, except in Dedicated_Sram
+    /// mode, where the arena is in external memory and SRAM serves as the NPU's cache for
+    /// weights (targets/README.md, `memory.mode`; Vela's Dedicated_Sram memory mode).
+    fn level(&self, _v: Option<ValueId>) -> Level {
+        if self.fm_level == Level::External || self.target.memory.mode == MemoryMode::DedicatedSram {
             Level::External
         } else {
             Level::Sram
