@@ -211,6 +211,8 @@ struct Pass {
     act_class: usize,
     /// Weight operand (filter) and its OHWI shape and traversal kind.
     weights: Option<(ValueId, [usize; 4])>,
+    /// A memory copy: at least a DMA transfer of the tensor with the source's read latency.
+    copy: bool,
 }
 
 /// Estimates `g` on `target`. See the module doc for the model.
@@ -372,8 +374,10 @@ impl Ctx<'_> {
             out_class,
             act_class,
             weights: None,
+            copy: false,
         };
         let elementwise = |ofm: [u32; 3], out_class, act| mk(BlockKind::Elementwise, ofm, ofm, Kernel::UNIT, out_class, act);
+        let copy = |ofm: [u32; 3]| Pass { copy: true, ..elementwise(ofm, OUT_OTHER, ACT_NONE) };
         let lut = |ofm: [u32; 3]| {
             let mut p = elementwise(ofm, OUT_OTHER, ACT_LUT);
             p.query.lut_banks = LUT_BANKS;
@@ -465,7 +469,7 @@ impl Ctx<'_> {
             Op::SquaredDifference => {
                 let mut v = Vec::with_capacity(8);
                 for _ in 0..2 {
-                    v.push(elementwise(ofm, OUT_OTHER, ACT_NONE));
+                    v.push(copy(ofm));
                     v.push(elementwise(ofm, OUT_MUL, ACT_NONE));
                 }
                 v.push(binary(OUT_ADVANCED_ADD, ACT_NONE)?);
@@ -500,12 +504,12 @@ impl Ctx<'_> {
             Op::Concatenation { .. } | Op::Pack { .. } => o
                 .inputs
                 .iter()
-                .map(|&v| self.shape_of(v, "input").map(|s| elementwise(s, OUT_OTHER, ACT_NONE)))
+                .map(|&v| self.shape_of(v, "input").map(copy))
                 .collect::<Result<_, _>>()?,
             _ => o
                 .outputs
                 .iter()
-                .map(|&v| self.shape_of(Some(v), "output").map(|s| elementwise(s, OUT_OTHER, ACT_NONE)))
+                .map(|&v| self.shape_of(Some(v), "output").map(copy))
                 .collect::<Result<_, _>>()?,
         })
     }
@@ -786,6 +790,11 @@ impl Ctx<'_> {
             } else {
                 sram_bytes += LUT_BYTES;
             }
+        }
+        if p.copy {
+            // DMA floor of a copy (Vela `measure_mem2mem_cycles`): source latency + bytes/bw.
+            let l = ifm_fm.level;
+            npu_extra += (elems(q.ofm) as f64 / self.bandwidth(l) + self.latency(l, true) - compute).max(0.0);
         }
         let mut npu = compute + npu_extra;
         let mut slack = compute.ceil() as u64;
