@@ -218,7 +218,8 @@ struct Pass {
 /// Estimates `g` on `target`. See the module doc for the model.
 pub fn estimate(g: &Graph, target: &Target) -> Result<PerfReport, PerfError> {
     let timing = target.timing.as_ref().ok_or_else(|| PerfError::NoTiming { target: target.name.clone() })?;
-    let part = partition(g, target)?;
+    // Float graphs are placed as their int8 form would be.
+    let part = partition(&int8_view(g), target)?;
     let device: HashMap<OpId, Device> = part.assignments.iter().map(|(id, d, _)| (*id, *d)).collect();
     let order = g.topo_order().map_err(|e| PerfError::Order { graph: g.name.clone(), reason: e.to_string() })?;
     let plan = plan_memory(g, &order, &PlanOptions::default())?;
@@ -874,6 +875,23 @@ impl Ctx<'_> {
         let stream = crate::codec::encode(&ordered).map_err(|e| format!("weight encode: {e}"))?;
         Ok(round_up(stream.len() as u64, 16))
     }
+}
+
+/// `g` with every float tensor retyped as int8: the graph the NPU would run after
+/// quantization, for partitioning only (constants are shared, not copied).
+fn int8_view(g: &Graph) -> std::borrow::Cow<'_, Graph> {
+    let is_float = |id: ValueId| g.value(id).ty.dtype.is_float();
+    if !g.value_ids().any(is_float) {
+        return std::borrow::Cow::Borrowed(g);
+    }
+    let mut view = g.clone();
+    let ids: Vec<ValueId> = view.value_ids().collect();
+    for id in ids {
+        if view.value(id).ty.dtype.is_float() {
+            view.value_mut(id).ty.dtype = DType::I8;
+        }
+    }
+    std::borrow::Cow::Owned(view)
 }
 
 /// The reorder's accelerator for a target, from its Vela accelerator name.
