@@ -20,7 +20,8 @@ fn bench(c: &mut Criterion) {
     group.sample_size(10);
     for model in ["mobilenet_v2_035_96_int8.tflite", "sesr_m5_x2_int8.tflite"] {
         let g = graph(model);
-        group.bench_function(model.trim_end_matches(".tflite"), |b| b.iter(|| estimate(&g, &target).expect("estimate")));
+        group
+            .bench_function(model.trim_end_matches(".tflite"), |b| b.iter(|| estimate(&g, &target).expect("estimate")));
     }
     group.finish();
 }

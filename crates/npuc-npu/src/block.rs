@@ -160,8 +160,8 @@ fn choose_partkernel(ifm_depth: u32, ifm_bits: u32, kernel: &Kernel) -> bool {
     let d = f64::from(ifm_depth);
     let k = kernel.elements();
     let depth_util = d / round_up(u64::from(ifm_depth), if ifm_bits == 8 { 32 } else { 16 }) as f64;
-    let part_util = d * k as f64
-        / (round_up(u64::from(ifm_depth), 8) * round_up(k, if ifm_bits == 8 { 4 } else { 2 })) as f64;
+    let part_util =
+        d * k as f64 / (round_up(u64::from(ifm_depth), 8) * round_up(k, if ifm_bits == 8 { 4 } else { 2 })) as f64;
     part_util > depth_util
 }
 
@@ -196,7 +196,17 @@ enum EwUsage {
 }
 
 /// Vela `_try_block_config`: does a double-buffered IFM block plus accumulators fit?
-fn fits(sh: &Shram, ew: EwUsage, ofm_block: [u32; 3], ifm_block: [u32; 3], bits: u32, ifm_gran: u32, acc: (u32, u32), lut_banks: u32) -> bool {
+/// `(bits, ifm_gran)` and `acc` are the element width and bank granule of IFM and
+/// accumulators.
+fn fits(
+    sh: &Shram,
+    ew: EwUsage,
+    ofm_block: [u32; 3],
+    ifm_block: [u32; 3],
+    (bits, ifm_gran): (u32, u32),
+    acc: (u32, u32),
+    lut_banks: u32,
+) -> bool {
     let ifm_bytes = elems_wh(ifm_block) * round_up(u64::from(ifm_block[2]) * u64::from(bits) / 8, 8);
     let ifm_banks = round_up(ifm_bytes.div_ceil(sh.bank_bytes) * 2, u64::from(ifm_gran));
     let lut_start = u64::from(sh.total_banks.saturating_sub(lut_banks));
@@ -268,7 +278,8 @@ pub fn find_block_config(target: &Target, q: &BlockQuery) -> Result<BlockConfig,
     let ifm_block_depth = if q.ifm_bits == 16 {
         round_up(u64::from(ifm[2].min(16)), 4) as u32
     } else {
-        round_up(u64::from(ifm[2].min(if is_partkernel { 16 } else { 32 })), u64::from(target.blocks.ifm_ublock[2])) as u32
+        round_up(u64::from(ifm[2].min(if is_partkernel { 16 } else { 32 })), u64::from(target.blocks.ifm_ublock[2]))
+            as u32
     };
     let weight_fetch_wh = if is_conv { u64::from(area[0]) * u64::from(area[1]) } else { 0 };
 
@@ -290,8 +301,12 @@ pub fn find_block_config(target: &Target, q: &BlockQuery) -> Result<BlockConfig,
                 if wont_fit.contains(&(height, width)) {
                     continue;
                 }
-                let ifm_h = round_up(u64::from(required(height, q.kernel.stride[0], area[0].min(sub))), u64::from(ublock[0])) as u32;
-                let ifm_w = round_up(u64::from(required(width, q.kernel.stride[1], area[1].min(sub))), u64::from(ublock[1])) as u32;
+                let ifm_h =
+                    round_up(u64::from(required(height, q.kernel.stride[0], area[0].min(sub))), u64::from(ublock[0]))
+                        as u32;
+                let ifm_w =
+                    round_up(u64::from(required(width, q.kernel.stride[1], area[1].min(sub))), u64::from(ublock[1]))
+                        as u32;
                 let ifm_block = [ifm_h, ifm_w, if equal_depth { depth } else { ifm_block_depth }];
                 // Conv1D optimisation on 2-high micro-blocks (Vela `fit_block_for_ofm`).
                 let fitted = if ofm[0] == 1 && q.kernel.size[0] == 1 && ublock[0] == 2 {
@@ -299,7 +314,7 @@ pub fn find_block_config(target: &Target, q: &BlockQuery) -> Result<BlockConfig,
                 } else {
                     [height, width, depth]
                 };
-                if !fits(&sh, ew, fitted, ifm_block, q.ifm_bits, ifm_gran, acc, lut_banks) {
+                if !fits(&sh, ew, fitted, ifm_block, (q.ifm_bits, ifm_gran), acc, lut_banks) {
                     wont_fit.insert((width, height));
                     continue;
                 }
@@ -405,7 +420,8 @@ mod tests {
 
     #[test]
     fn reproduces_the_candidates_of_every_ethos_u_target() {
-        for name in ["ethos-u55-32", "ethos-u55-64", "ethos-u55-128", "ethos-u55-256", "ethos-u65-256", "ethos-u65-512"] {
+        for name in ["ethos-u55-32", "ethos-u55-64", "ethos-u55-128", "ethos-u55-256", "ethos-u65-256", "ethos-u65-512"]
+        {
             let t = Target::builtin(name).expect("builtin");
             assert_eq!(dedup(blocks_for(name)), t.blocks.candidates, "{name}");
         }
