@@ -128,7 +128,9 @@ pub struct OpPerf {
     pub sram_bytes: u64,
     /// Bytes read from external memory (flash or DRAM).
     pub external_bytes: u64,
-    /// Encoded weight stream plus scale/bias bytes of the op (0 without weights).
+    /// Bytes of the op's encoded weight stream (16-byte aligned; 0 without weights). Its
+    /// 10-byte-per-channel scale/bias record moves with it but is not counted here, as in
+    /// Vela's `total_npu_encoded_weights`.
     pub encoded_weight_bytes: u64,
     /// OFM block of the op's main pass, if it has one.
     pub block: Option<BlockConfig>,
@@ -153,7 +155,7 @@ pub struct PerfReport {
     pub sram_bytes: u64,
     /// Constant bytes in flash/DRAM (`plan_memory`).
     pub flash_bytes: u64,
-    /// Encoded weight stream plus scale/bias bytes over NPU ops.
+    /// Encoded weight stream bytes over NPU ops (as Vela's `total_npu_encoded_weights`).
     pub encoded_weight_bytes: u64,
     /// Ops on the NPU.
     pub npu_ops: usize,
@@ -627,6 +629,7 @@ impl Ctx<'_> {
 
         // ---- weights
         let mut encoded = 0u64;
+        let mut stream_bytes = 0u64;
         let mut weight_decode = 0u64;
         let mut weight_dma = 0u64;
         let (mut sram_scaled, mut ext_scaled) = (0.0, 0.0);
@@ -662,6 +665,7 @@ impl Ctx<'_> {
         if let Some((w, shape)) = p.weights {
             let stream = self.encoded_weights(w, shape, q.kind, &cfg).map_err(PassError::Shape)?;
             let ofm_depth = shape[0] as u64;
+            stream_bytes = stream;
             encoded = stream + SCALE_BIAS_BYTES * ofm_depth;
             weight_decode = (shape.iter().product::<usize>() as u64)
                 .div_ceil(u64::from(self.target.weight_decoder.weights_per_cycle));
@@ -715,7 +719,7 @@ impl Ctx<'_> {
             },
             sram_bytes,
             external_bytes: ext_bytes,
-            encoded_weight_bytes: encoded,
+            encoded_weight_bytes: stream_bytes,
             block: Some(cfg),
             slack,
         })

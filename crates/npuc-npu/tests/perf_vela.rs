@@ -6,7 +6,8 @@
 //! (Vela names its operators after their output tensors; vela_perf.py groups the operators
 //! Vela splits an op into). Goals: median |npuc − Vela| / Vela ≤ 15 %, no model beyond 30 %.
 //! The model has no per-model constants: everything comes from the target file or cited
-//! Vela facts.
+//! Vela facts. The table also prints both encoded weight sizes (not asserted: Vela adds
+//! weights of ops it rewrites into convolutions, e.g. MEAN and RESIZE_BILINEAR).
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
