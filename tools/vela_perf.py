@@ -76,7 +76,7 @@ def group_rows(rows: list[dict], outputs: set[str]) -> list[dict]:
     cur = None
     closed = None
     for r in rows:
-        name, orig = r["Name"], r["Original Operator"]
+        name, orig = r["Name"], r.get("Original Operator") or r.get("TFLite_operator", "")
         if closed is not None and name == closed["name"]:
             target = closed
         else:
@@ -117,6 +117,8 @@ def main() -> None:
     ap.add_argument("--accelerator-config")
     ap.add_argument("--system-config")
     ap.add_argument("--memory-mode")
+    ap.add_argument("--legacy-core", action="store_true",
+                    help="Vela's deprecated Python core (npu_performance.py) instead of its default C++ core")
     ap.add_argument("--vela", type=Path, default=REPO / ".venv" / "bin" / "vela",
                     help="the vela executable (default: the repo's .venv/bin/vela)")
     args = ap.parse_args()
@@ -132,6 +134,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="vela_perf_") as out:
         cmd = [str(args.vela), str(args.model), "--accelerator-config", accel, "--system-config", system,
                "--memory-mode", mode, "--verbose-performance", "--output-dir", out]
+        if args.legacy_core:
+            cmd.append("--debug-force-legacy-core")
         if ini_files:
             cmd += ["--config", str(ini_files[0])]
         t0 = time.monotonic()
@@ -147,7 +151,9 @@ def main() -> None:
         with open(summary_path, newline="") as f:
             summary = next(csv.DictReader(f))
         with open(layer_path, newline="") as f:
-            rows = [r for r in csv.DictReader(f) if r["Target"] == "NPU"]
+            # The legacy core's CSV lists NPU operators only and has no Target column.
+            # It also repeats the header line before each NPU subgraph's rows.
+            rows = [r for r in csv.DictReader(f) if r.get("Target", "NPU") == "NPU" and r["Name"] != "Name"]
 
     kib = 1024.0
     external_kib = max(float(summary["dram_memory_used"]), float(summary["off_chip_flash_memory_used"]),
@@ -166,6 +172,7 @@ def main() -> None:
         "original_weight_bytes": int(float(summary["total_original_weights"])),
         "cpu_ops": count_from_stdout(run.stdout, "CPU operators"),
         "npu_ops": count_from_stdout(run.stdout, "NPU operators"),
+        "core": "legacy" if args.legacy_core else "regor",
         "ops": group_rows(rows, model_output_names(args.model)),
         "wall_time_s": round(wall, 3),
     }
