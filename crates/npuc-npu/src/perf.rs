@@ -21,7 +21,9 @@
 //!   hide under the previous op), its SRAM access and its external access.
 //!
 //! Float graphs are costed as if int8 (the NPU runs them only after quantization): 8-bit
-//! activations and per-channel int8 weights quantized from the float values. Ops the
+//! activations and per-channel int8 weights quantized from the float values. Activations
+//! are always costed as 8-bit: int16 graphs (half-rate MACs, 40-bit accumulators, twice the
+//! bytes) are not modelled yet and come out too fast. Ops the
 //! partition leaves on the CPU are counted (`cpu_ops`) and get no NPU cycles. Reshape-like
 //! ops cost nothing (Vela removes them). Energy: MACs × pJ/MAC + bytes × pJ/byte per level
 //! + static power × latency (the target's `[energy]`, estimates).
@@ -217,7 +219,7 @@ struct Pass {
     query: BlockQuery,
     out_class: usize,
     act_class: usize,
-    /// Weight operand (filter) and its OHWI shape and traversal kind.
+    /// Weight operand (filter) and its OHWI shape (depthwise: `[C, H, W, 1]`).
     weights: Option<(ValueId, [usize; 4])>,
     /// A memory copy: at least a DMA transfer of the tensor with the source's read latency.
     copy: bool,
@@ -628,7 +630,6 @@ impl Ctx<'_> {
         let ofm_scaled = ofm_write as f64 * self.transfer_scale(false, ofm_fm.level, ofm_fmt, cfg.ofm_block, q.ofm);
 
         // ---- weights
-        let mut encoded = 0u64;
         let mut stream_bytes = 0u64;
         let mut weight_decode = 0u64;
         let mut weight_dma = 0u64;
@@ -666,7 +667,7 @@ impl Ctx<'_> {
             let stream = self.encoded_weights(w, shape, q.kind, &cfg).map_err(PassError::Shape)?;
             let ofm_depth = shape[0] as u64;
             stream_bytes = stream;
-            encoded = stream + SCALE_BIAS_BYTES * ofm_depth;
+            let encoded = stream + SCALE_BIAS_BYTES * ofm_depth;
             weight_decode = (shape.iter().product::<usize>() as u64)
                 .div_ceil(u64::from(self.target.weight_decoder.weights_per_cycle));
             let orig = shape.iter().product::<usize>().max(1) as f64;
