@@ -382,8 +382,12 @@ impl Ctx<'_> {
         let produced_on_npu = val.producer.is_some_and(|(p, _)| npu(p));
         let all_uses_npu = self.g.uses(v).all(|(u, _)| npu(u));
         let has_uses = self.g.uses(v).next().is_some();
-        // Graph outputs (no uses) and inputs (no producer) stay NHWC, as do CPU-shared ones.
-        if produced_on_npu && has_uses && all_uses_npu {
+        // Graph outputs (no uses) and inputs (no producer) stay NHWC, as do CPU-shared ones
+        // and maps shallower than an OFM micro-block (Vela 5.2's per-layer report: depth-1
+        // maps are costed unpadded, depth-8 maps padded to 16).
+        let depth = val.ty.shape.last().copied().unwrap_or(1);
+        let shallow = depth < self.target.blocks.ofm_ublock[2] as usize;
+        if produced_on_npu && has_uses && all_uses_npu && !shallow {
             Format::Nhcwb16
         } else {
             Format::Nhwc

@@ -143,8 +143,11 @@ impl Ctx<'_> {
                 v.push(elementwise(ofm, OUT_MUL, ACT_NONE));
                 v
             }
-            // Vela: maximum with the zero point and a multiply by alpha.
-            Op::Prelu => vec![binary(OUT_OTHER, ACT_NONE)?, binary(OUT_MUL, ACT_NONE)?],
+            // Vela 5.2 (per-layer report): the input times alpha, the input rescaled (two
+            // multiplies) and the maximum of the two.
+            Op::Prelu => {
+                vec![binary(OUT_MUL, ACT_NONE)?, elementwise(ofm, OUT_MUL, ACT_NONE), binary(OUT_OTHER, ACT_NONE)?]
+            }
             Op::Relu | Op::Relu6 | Op::ReluN1To1 => vec![elementwise(ofm, OUT_OTHER, ACT_RELU)],
             Op::Logistic | Op::Tanh | Op::HardSwish | Op::LeakyRelu { .. } | Op::Exp | Op::Rsqrt => vec![lut(ofm)],
             Op::Quantize | Op::Dequantize => vec![elementwise(ofm, OUT_OTHER, ACT_NONE)],
