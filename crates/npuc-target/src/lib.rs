@@ -86,6 +86,32 @@ pub struct Target {
     /// The Vela configuration this target mirrors, for side-by-side comparisons.
     #[serde(default)]
     pub vela: Option<VelaConfig>,
+    /// Block-level timing constants of the NPU's cycle model (Ethos-U only).
+    #[serde(default)]
+    pub timing: Option<Timing>,
+}
+
+/// Timing constants of the NPU's block pipeline, as Vela's performance model states them
+/// (npuc's cost model in `npuc-npu::perf` uses them; absent on targets without one).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Timing {
+    /// Shared-buffer bank granules per element kind: IFM8, IFM16, IFM8 elementwise, IFM16
+    /// elementwise, IFM32, Acc16, Acc32, Acc40.
+    pub shram_granules: [u32; 8],
+    /// Shared-buffer banks reserved at the start for the output stage.
+    pub shram_reserved_output_banks: u32,
+    /// Shared-buffer banks reserved at the end (LUT space).
+    pub shram_reserved_end_banks: u32,
+    /// Output-stage cycles per OFM element by op class: 32-bit unary elementwise, 32-bit
+    /// binary elementwise, 32-bit-result multiply, multiply or 40-bit accumulators, simple
+    /// add/sub, advanced add/sub, max pooling, anything else.
+    pub output_cycles_per_elem: [f64; 8],
+    /// Activation-stage cycles per OFM element: LUT (sigmoid, tanh), ReLU family, none.
+    pub activation_cycles_per_elem: [f64; 3],
+    /// Accumulator pipeline delay, cycles per kernel step, when an OFM block is one
+    /// micro-block wide and high (int8 with 32-bit accumulators).
+    pub single_ublock_delay_cycles: u32,
 }
 
 /// Clock and MAC throughput.

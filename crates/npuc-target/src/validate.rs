@@ -115,6 +115,18 @@ pub(crate) fn validate(t: &Target) -> Result<(), Problem> {
             ),
         )?;
     }
+    if let Some(tm) = &t.timing {
+        for (i, g) in tm.shram_granules.iter().enumerate() {
+            positive_int(&format!("timing.shram_granules[{i}]"), u64::from(*g))?;
+        }
+        if tm.shram_reserved_output_banks + tm.shram_reserved_end_banks >= b.shram_banks {
+            fail("timing.shram_reserved_output_banks", "reserved banks leave no shared-buffer space")?;
+        }
+        let per_elem = tm.output_cycles_per_elem.iter().chain(&tm.activation_cycles_per_elem);
+        if per_elem.clone().any(|c| !c.is_finite() || *c < 0.0) {
+            fail("timing.output_cycles_per_elem", "cycles per element must be finite and >= 0")?;
+        }
+    }
     if b.candidates.is_empty() {
         fail("blocks.candidates", "must list at least one OFM block shape")?;
     }

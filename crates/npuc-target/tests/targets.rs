@@ -172,6 +172,29 @@ fn bad_files_fail_with_a_clear_message() {
             replace_once(&b, "i16xi8 = 64", "i16xi8 = 256"),
             "compute.macs_per_cycle.i16xi8: cannot exceed i8xi8 (256 > 128)",
         ),
+        (
+            "timing reserves every bank",
+            replace_once(&b, "shram_reserved_end_banks = 2", "shram_reserved_end_banks = 22"),
+            "timing.shram_reserved_output_banks: reserved banks leave no shared-buffer space",
+        ),
+        (
+            "negative cycles per element",
+            replace_once(
+                &b,
+                "activation_cycles_per_elem = [1.0, 0.5, 0.0]",
+                "activation_cycles_per_elem = [1.0, -0.5, 0.0]",
+            ),
+            "timing.output_cycles_per_elem: cycles per element must be finite and >= 0",
+        ),
+        (
+            "zero granule",
+            replace_once(
+                &b,
+                "shram_granules = [4, 4, 4, 4, 8, 4, 8, 12]",
+                "shram_granules = [4, 0, 4, 4, 8, 4, 8, 12]",
+            ),
+            "timing.shram_granules[1]",
+        ),
     ];
     for (what, text, want) in cases {
         let err = Target::parse(&text, "bad.toml").expect_err(what);
