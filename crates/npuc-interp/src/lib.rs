@@ -19,5 +19,7 @@ pub mod tensor;
 
 pub use error::{InterpError, KernelError};
 pub use interpreter::{Interpreter, Observer, Options};
+/// TFLite's multiplier encoding, for back ends that must requantize exactly as the kernels do.
+pub use kernels::quant::fixed_point::{quantize_multiplier, QuantizedMultiplier};
 pub use random::{random_inputs, random_tensor};
 pub use tensor::{Data, Tensor};
