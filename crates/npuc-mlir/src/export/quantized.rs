@@ -35,6 +35,7 @@ impl<'c, 'a> Emitter<'c, 'a> {
                 self.q_add_sub(id, &ot, matches!(o.op, Op::Sub { .. }), *activation)?
             }
             Op::Mul { activation } => self.q_mul(id, &ot, *activation)?,
+            Op::Prelu => self.q_prelu(id, &ot)?,
             Op::Maximum | Op::Minimum => {
                 let (a, at) = self.ranked(id, 0, ot.rank())?;
                 let (b, bt) = self.ranked(id, 1, ot.rank())?;
@@ -436,20 +437,48 @@ impl<'c, 'a> Emitter<'c, 'a> {
         Ok(y)
     }
 
+    /// ADD/SUB as TFLite computes them: each operand `(x - zp) << 20`, then scaled by
+    /// `scale / (2 · max scale)` (two rescales, so the second rounds exactly as TFLite's
+    /// `MultiplyByQuantizedMultiplierSmallerThanOneExp` of the shifted value), summed in
+    /// i32 and rescaled by `2 · max scale / (2^20 · out scale)`.
     fn q_add_sub(&mut self, id: OpId, ot: &TensorType, sub: bool, act: Activation) -> Res<Value<'c, 'a>> {
         let (a, at) = self.ranked(id, 0, ot.rank())?;
         let (b, bt) = self.ranked(id, 1, ot.rank())?;
         let ((sa, za), (sb, zb), (so, zo)) = (self.qparams(&at)?, self.qparams(&bt)?, self.qparams(ot)?);
         let twice_max = 2.0 * f64::from(sa.max(sb));
         let headroom = f64::from(1u32 << ADD_LEFT_SHIFT);
-        let a32 = self.rescale(a, &at.shape, at.dtype, za, DType::I32, 0, &[f64::from(sa) / twice_max * headroom])?;
-        let b32 = self.rescale(b, &bt.shape, bt.dtype, zb, DType::I32, 0, &[f64::from(sb) / twice_max * headroom])?;
+        let mut scaled = Vec::new();
+        for (x, t, s, z) in [(a, &at, sa, za), (b, &bt, sb, zb)] {
+            let shifted = self.rescale(x, &t.shape, t.dtype, z, DType::I32, 0, &[headroom])?;
+            scaled.push(self.rescale(shifted, &t.shape, DType::I32, 0, DType::I32, 0, &[f64::from(s) / twice_max])?);
+        }
         let name = if sub { "tosa.sub" } else { "tosa.add" };
-        let s = self.op(name, &[a32, b32], &[], self.ty(&ot.shape, DType::I32)?)?;
+        let s = self.op(name, &scaled, &[], self.ty(&ot.shape, DType::I32)?)?;
         let y = self.rescale(s, &ot.shape, DType::I32, 0, ot.dtype, zo, &[twice_max / (headroom * f64::from(so))])?;
         let y = self.activation(y, act, ot)?;
         self.pre_activation.set(Some(s));
         Ok(y)
+    }
+
+    /// PRELU as TFLite's reference kernel: `x - zp` rescaled by `in / out` where it is
+    /// non-negative, else `(x - zp) · (alpha - alpha zp)` rescaled by `in · alpha / out`.
+    fn q_prelu(&mut self, id: OpId, ot: &TensorType) -> Res<Value<'c, 'a>> {
+        let (x, xt) = self.ranked(id, 0, ot.rank())?;
+        let (al, alt) = self.ranked(id, 1, ot.rank())?;
+        let ((sx, _), (sa, _), (so, zo)) = (self.qparams(&xt)?, self.qparams(&alt)?, self.qparams(ot)?);
+        if xt.shape != ot.shape {
+            return Err(self.unsupported("the input must have the result's shape"));
+        }
+        let x32 = self.widen(x, &xt)?;
+        let a32 = self.widen(al, &alt)?;
+        let pos = self.rescale(x32, &ot.shape, DType::I32, 0, ot.dtype, zo, &[f64::from(sx) / f64::from(so)])?;
+        let shift = self.shift()?;
+        let prod = self.op("tosa.mul", &[x32, a32, shift], &[], self.ty(&ot.shape, DType::I32)?)?;
+        let real = f64::from(sx) * f64::from(sa) / f64::from(so);
+        let neg = self.rescale(prod, &ot.shape, DType::I32, 0, ot.dtype, zo, &[real])?;
+        let zero = self.int_const(&vec![1; ot.rank()], DType::I32, &[0])?;
+        let ge = self.op("tosa.greater_equal", &[x32, zero], &[], self.ty(&ot.shape, DType::Bool)?)?;
+        self.op("tosa.select", &[ge, pos, neg], &[], self.ty(&ot.shape, ot.dtype)?)
     }
 
     fn q_mul(&mut self, id: OpId, ot: &TensorType, act: Activation) -> Res<Value<'c, 'a>> {
