@@ -51,4 +51,10 @@ CARGO_INCREMENTAL=0 CARGO_TARGET_DIR="$root/target/mlir" \
   cargo test --locked -p npuc-mlir -p npuc --features npuc/mlir,npuc-mlir/mlir
 test -x "$root/target/mlir/debug/npuc"
 PATH="$root/target/mlir/debug:$llvm:$PATH" NPUC_LIT_MLIR=1 "$llvm/lit" -sv lit-tests/mlir
+# Run exports through MLIR's CPU path (TOSA -> linalg -> LLVM, mlir-runner) against the
+# interpreter: float within 1e-5 of the output's scale, int8 bit-exact (a few seconds).
+for m in resnet8_f32 ds_cnn_f32 zoo_b_f32 resnet8_int8 ds_cnn_int8 sesr_m5_x2_int8 zoo_d_int8; do
+  .venv/bin/python crates/npuc-mlir/scripts/mlir-run-compare.py --npuc "$root/target/mlir/debug/npuc" \
+    "tools/fixtures/models/$m.tflite"
+done
 echo "== MLIR stage: $((SECONDS - mlir_start)) s"
