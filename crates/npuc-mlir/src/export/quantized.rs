@@ -521,8 +521,11 @@ impl<'c, 'a> Emitter<'c, 'a> {
             y = self.reduce("tosa.reduce_sum", y, &mut shape, a, DType::I32)?;
         }
         let real = f64::from(sx) / f64::from(so) / if mean { count.max(1) as f64 } else { 1.0 };
-        let y = self.rescale(y, &shape, DType::I32, 0, ot.dtype, zo, &[real])?;
-        self.reshape(y, &shape, &ot.shape, ot.dtype)
+        let sum = y;
+        let y = self.rescale(sum, &shape, DType::I32, 0, ot.dtype, zo, &[real])?;
+        let y = self.reshape(y, &shape, &ot.shape, ot.dtype)?;
+        self.pre_activation.set(Some(sum));
+        Ok(y)
     }
 
     /// QUANTIZE from f32 (scale, round, offset, clamp) or between integer quantizations
