@@ -20,6 +20,8 @@ pub mod tensor;
 pub use error::{InterpError, KernelError};
 pub use interpreter::{Interpreter, Observer, Options};
 /// TFLite's multiplier encoding, for back ends that must requantize exactly as the kernels do.
-pub use kernels::quant::fixed_point::{quantize_multiplier, QuantizedMultiplier};
+pub use kernels::quant::fixed_point::{mean_multiplier, quantize_multiplier, QuantizedMultiplier};
+/// Source taps of int8/int16 bilinear resize, for back ends that must resize exactly as it does.
+pub use kernels::quant::lut::bilinear_taps_q10;
 pub use random::{random_inputs, random_tensor};
 pub use tensor::{Data, Tensor};

@@ -21,29 +21,26 @@ const SHIFT_RANGE: std::ops::RangeInclusive<i32> = 2..=62;
 /// is `31 - s`). Scales too small for the range flush to zero as TFLite's do; `None` for
 /// scales of 2^29 and more, which no quantized model produces.
 pub fn rescale(real: f64) -> Option<Rescale> {
-    let q = npuc_quantize_multiplier(real);
-    if q.0 == 0 {
+    from_tflite(npuc_interp::quantize_multiplier(real))
+}
+
+/// TFLite's encoded multiplier (`multiplier · 2^(shift - 31)`) as a TOSA rescale.
+pub fn from_tflite(q: npuc_interp::QuantizedMultiplier) -> Option<Rescale> {
+    if q.multiplier == 0 {
         return Some(Rescale { multiplier: 0, shift: 2 });
     }
-    let shift = 31 - q.1;
+    let shift = 31 - q.shift;
     if shift > *SHIFT_RANGE.end() {
         // Shift the mantissa down instead; the product is below half an LSB anyway for
         // every 8/16-bit input once the shift passes 62.
         let excess = (shift - SHIFT_RANGE.end()) as u32;
-        let m = if excess >= 31 { 0 } else { q.0 >> excess };
+        let m = if excess >= 31 { 0 } else { q.multiplier >> excess };
         return Some(Rescale { multiplier: m, shift: *SHIFT_RANGE.end() as i8 });
     }
     if !SHIFT_RANGE.contains(&shift) {
         return None;
     }
-    Some(Rescale { multiplier: q.0, shift: shift as i8 })
-}
-
-/// `(multiplier, shift)` as TFLite encodes `real` (the interpreter's function, so the
-/// export requantizes with the very multipliers its kernels use).
-fn npuc_quantize_multiplier(real: f64) -> (i32, i32) {
-    let q = npuc_interp::quantize_multiplier(real);
-    (q.multiplier, q.shift)
+    Some(Rescale { multiplier: q.multiplier, shift: shift as i8 })
 }
 
 /// Per-tensor (first) scale and zero point of a quantized type.

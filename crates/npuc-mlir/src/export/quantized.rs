@@ -14,7 +14,7 @@ use npuc_ir::{Activation, DType, Op, OpId, TensorType};
 use super::{transpose_conv_pad, Emitter, Res};
 use crate::layout::{expand_rank, transpose_bytes};
 use crate::lut::{int8_table, is_table_op};
-use crate::requant::{int_range, rescale, scale_zp};
+use crate::requant::{activation_range, from_tflite, int_range, rescale, scale_zp, Rescale};
 
 /// TFLite ADD/SUB's headroom: operands are shifted left by 20 bits before rescaling.
 const ADD_LEFT_SHIFT: i32 = 20;
@@ -44,23 +44,8 @@ impl<'c, 'a> Emitter<'c, 'a> {
                 let name = if matches!(o.op, Op::Maximum) { "tosa.maximum" } else { "tosa.minimum" };
                 self.op(name, &[a, b], &[], self.ty(&ot.shape, ot.dtype)?)?
             }
-            Op::AveragePool2d(p) => {
-                let (x, xt) = self.input(id, 0)?;
-                let (_, zx) = self.qparams(&xt)?;
-                let (_, zo) = self.qparams(&ot)?;
-                let kernel = [p.filter[0] as usize, p.filter[1] as usize];
-                let (x, pad) = self.spatial(x, &xt, kernel, p.stride, [1, 1], p.padding, &ot)?;
-                let izp = self.int_const(&[1], xt.dtype, &[zx])?;
-                let ozp = self.int_const(&[1], ot.dtype, &[zo])?;
-                let attrs = [
-                    ("kernel", self.array(&p.filter.map(i64::from))),
-                    ("stride", self.array(&p.stride.map(i64::from))),
-                    ("pad", self.array(&pad)),
-                    ("acc_type", self.int_type_attr(32)),
-                ];
-                let y = self.op("tosa.avg_pool2d", &[x, izp, ozp], &attrs, self.ty(&ot.shape, ot.dtype)?)?;
-                self.activation(y, p.activation, &ot)?
-            }
+            Op::AveragePool2d(p) => self.q_average_pool(id, &ot, p)?,
+            Op::ResizeBilinear(r) if self.same_int8_quant(id, &ot) => self.q_resize_bilinear(id, &ot, r)?,
             Op::Mean { .. } | Op::Sum { .. } => self.q_reduce(id, &ot, matches!(o.op, Op::Mean { .. }))?,
             Op::Quantize => self.q_quantize(id, &ot)?,
             Op::Dequantize => {
@@ -162,13 +147,25 @@ impl<'c, 'a> Emitter<'c, 'a> {
         out_zp: i64,
         reals: &[f64],
     ) -> Res<Value<'c, 'a>> {
-        let mut multipliers = Vec::with_capacity(reals.len());
-        let mut shifts = Vec::with_capacity(reals.len());
+        let mut params = Vec::with_capacity(reals.len());
         for &r in reals {
-            let p = rescale(r).ok_or_else(|| self.unsupported(format!("rescale by {r} is out of TOSA's range")))?;
-            multipliers.push(i64::from(p.multiplier));
-            shifts.push(i64::from(p.shift));
+            params.push(rescale(r).ok_or_else(|| self.unsupported(format!("rescale by {r} is out of TOSA's range")))?);
         }
+        self.rescale_with(x, shape, (in_dtype, in_zp), (out_dtype, out_zp), &params)
+    }
+
+    /// `tosa.rescale` with explicit multipliers and shifts.
+    fn rescale_with(
+        &self,
+        x: Value<'c, 'a>,
+        shape: &[usize],
+        (in_dtype, in_zp): (DType, i64),
+        (out_dtype, out_zp): (DType, i64),
+        params: &[Rescale],
+    ) -> Res<Value<'c, 'a>> {
+        let multipliers: Vec<i64> = params.iter().map(|p| i64::from(p.multiplier)).collect();
+        let shifts: Vec<i64> = params.iter().map(|p| i64::from(p.shift)).collect();
+        let reals = params;
         let per_channel = reals.len() > 1;
         if per_channel && shape.last() != Some(&reals.len()) {
             return Err(self.unsupported(format!("{} channel scales for a result of shape {shape:?}", reals.len())));
@@ -496,11 +493,145 @@ impl<'c, 'a> Emitter<'c, 'a> {
         Ok(y)
     }
 
-    /// MEAN / SUM: the i32 sum of `x - zp` over the axes, rescaled by `in / (out · count)`
-    /// (`in / out` for SUM).
+    /// AVERAGE_POOL_2D as TFLite's integer kernel: the window sum of the raw values (a
+    /// depthwise convolution with a filter of ones, padding contributing nothing) divided
+    /// by the number of in-bounds taps with ties away from zero, clamped to the fused
+    /// activation's range. (`tosa.avg_pool2d` subtracts the zero point and divides by a
+    /// fixed-point reciprocal, which rounds differently.)
+    fn q_average_pool(&mut self, id: OpId, ot: &TensorType, p: &npuc_ir::Pool2dAttrs) -> Res<Value<'c, 'a>> {
+        let (x, xt) = self.input(id, 0)?;
+        if xt.dtype != DType::I8 || ot.dtype != DType::I8 || xt.rank() != 4 || ot.rank() != 4 {
+            return Err(self.unsupported("needs int8 NHWC input and result"));
+        }
+        let kernel = [p.filter[0] as usize, p.filter[1] as usize];
+        let (x, pad) = self.spatial(x, &xt, kernel, p.stride, [1, 1], p.padding, ot)?;
+        let c = xt.shape[3];
+        let ones = self.int_const(&[kernel[0], kernel[1], c, 1], DType::I8, &vec![1; kernel[0] * kernel[1] * c])?;
+        let bias = self.int_const(&[c], DType::I32, &vec![0; c])?;
+        let zp = self.int_const(&[1], DType::I8, &[0])?;
+        let attrs = [
+            ("acc_type", self.int_type_attr(32)),
+            ("pad", self.array(&pad)),
+            ("stride", self.array(&p.stride.map(i64::from))),
+            ("dilation", self.array(&[1, 1])),
+        ];
+        let acc_ty = self.ty(&ot.shape, DType::I32)?;
+        let acc = self.op("tosa.depthwise_conv2d", &[x, ones, bias, zp, zp], &attrs, acc_ty)?;
+        // Taps inside the input per output position (TFLite's filter_count).
+        let (oh, ow) = (ot.shape[1], ot.shape[2]);
+        let inside = |o: usize, stride: u32, before: i64, k: usize, size: usize| -> i64 {
+            let origin = (o as i64) * i64::from(stride) - before;
+            let start = (-origin).max(0);
+            let end = (k as i64).min(size as i64 - origin);
+            (end - start).max(0)
+        };
+        let mut counts = Vec::with_capacity(oh * ow);
+        let mut halves = Vec::with_capacity(oh * ow);
+        for oy in 0..oh {
+            for ox in 0..ow {
+                let n = inside(oy, p.stride[0], pad[0], kernel[0], xt.shape[1])
+                    * inside(ox, p.stride[1], pad[2], kernel[1], xt.shape[2]);
+                counts.push(n.max(1));
+                halves.push(n / 2);
+            }
+        }
+        let n = self.int_const(&[1, oh, ow, 1], DType::I32, &counts)?;
+        let half = self.int_const(&[1, oh, ow, 1], DType::I32, &halves)?;
+        let avg = self.div_round_away(acc, &ot.shape, half, n)?;
+        let (lo, hi) = activation_range(p.activation, ot)
+            .ok_or_else(|| self.unsupported(format!("fused activation {:?}", p.activation)))?;
+        let wide = TensorType::new(DType::I32, ot.shape.clone());
+        let avg = self.int_clamp(avg, &wide, lo, hi)?;
+        let y = self.op("tosa.cast", &[avg], &[], self.ty(&ot.shape, ot.dtype)?)?;
+        self.pre_activation.set(Some(acc));
+        Ok(y)
+    }
+
+    /// Whether operand 0 and the result are int8 with the same quantization (the values
+    /// then pass through an integer kernel without requantization).
+    fn same_int8_quant(&self, id: OpId, ot: &TensorType) -> bool {
+        self.graph.op(id).input(0).is_some_and(|v| {
+            let t = &self.graph.value(v).ty;
+            t.dtype == DType::I8 && ot.dtype == DType::I8 && t.quant == ot.quant
+        })
+    }
+
+    /// `(acc + sign(acc)·half) / n`: integer division rounding ties away from zero, as
+    /// TFLite's kernels write it (`half` and `n` broadcast against `acc`).
+    fn div_round_away(
+        &mut self,
+        acc: Value<'c, 'a>,
+        shape: &[usize],
+        half: Value<'c, 'a>,
+        n: Value<'c, 'a>,
+    ) -> Res<Value<'c, 'a>> {
+        let ty = self.ty(shape, DType::I32)?;
+        let up = self.op("tosa.add", &[acc, half], &[], ty)?;
+        let down = self.op("tosa.sub", &[acc, half], &[], ty)?;
+        let zero = self.int_const(&vec![1; shape.len()], DType::I32, &[0])?;
+        let positive = self.op("tosa.greater", &[acc, zero], &[], self.ty(shape, DType::Bool)?)?;
+        let biased = self.op("tosa.select", &[positive, up, down], &[], ty)?;
+        self.op("tosa.intdiv", &[biased, n], &[], ty)
+    }
+
+    /// int8 RESIZE_BILINEAR as TFLite's `ResizeBilinearInteger`: per axis, gather the lower
+    /// and upper source rows (columns) and weight them by `1024 - f` and `f` (Q10 taps from
+    /// the interpreter's [`npuc_interp::bilinear_taps_q10`]), then divide the Q20 sum by
+    /// 2^20 with ties away from zero. Separable, so rows are mixed first, then columns.
+    fn q_resize_bilinear(&mut self, id: OpId, ot: &TensorType, r: &npuc_ir::ResizeAttrs) -> Res<Value<'c, 'a>> {
+        let (x, xt) = self.input(id, 0)?;
+        if xt.rank() != 4 || ot.rank() != 4 {
+            return Err(self.unsupported("needs NHWC input and output"));
+        }
+        let [n, h, w, c] = [xt.shape[0], xt.shape[1], xt.shape[2], xt.shape[3]];
+        let (oh, ow) = (ot.shape[1], ot.shape[2]);
+        let x32 = self.rescale(x, &xt.shape, DType::I8, 0, DType::I32, 0, &[1.0])?;
+        // Rows: [N, H, W·C] gathered at the lower and upper taps of each output row.
+        let rows = self.reshape(x32, &xt.shape, &[n, h, w * c], DType::I32)?;
+        let ty = npuc_interp::bilinear_taps_q10(h, oh, r.align_corners, r.half_pixel_centers);
+        let mixed = self.mix_taps(rows, [n, h, w * c], &ty)?;
+        // Columns: [N·OH, W, C] gathered at the taps of each output column.
+        let cols = self.reshape(mixed, &[n, oh, w * c], &[n * oh, w, c], DType::I32)?;
+        let tx = npuc_interp::bilinear_taps_q10(w, ow, r.align_corners, r.half_pixel_centers);
+        let acc = self.mix_taps(cols, [n * oh, w, c], &tx)?;
+        let shape = [n * oh, ow, c];
+        let half = self.int_const(&[1, 1, 1], DType::I32, &[1 << 19])?;
+        let div = self.int_const(&[1, 1, 1], DType::I32, &[1 << 20])?;
+        let y = self.div_round_away(acc, &shape, half, div)?;
+        let y = self.op("tosa.cast", &[y], &[], self.ty(&shape, ot.dtype)?)?;
+        self.reshape(y, &shape, &ot.shape, ot.dtype)
+    }
+
+    /// `v[lower]·(1024 - f) + v[upper]·f` along the middle axis of `[B, K, C]` i32 values,
+    /// one tap per output index: `[B, taps, C]`.
+    fn mix_taps(&mut self, v: Value<'c, 'a>, [b, _, c]: [usize; 3], taps: &[(i32, i32, i32)]) -> Res<Value<'c, 'a>> {
+        let t = taps.len();
+        let out = [b, t, c];
+        let ty = self.ty(&out, DType::I32)?;
+        let gather = |em: &mut Self, pick: fn(&(i32, i32, i32)) -> i32| -> Res<Value<'c, 'a>> {
+            let idx: Vec<i64> = (0..b).flat_map(|_| taps.iter().map(|tap| i64::from(pick(tap)))).collect();
+            let idx = em.int_const(&[b, t], DType::I32, &idx)?;
+            em.op("tosa.gather", &[v, idx], &[], ty)
+        };
+        let lower = gather(self, |tap| tap.0)?;
+        let upper = gather(self, |tap| tap.1)?;
+        let wl: Vec<i64> = taps.iter().map(|tap| i64::from((1 << 10) - tap.2)).collect();
+        let wu: Vec<i64> = taps.iter().map(|tap| i64::from(tap.2)).collect();
+        let wl = self.int_const(&[1, t, 1], DType::I32, &wl)?;
+        let wu = self.int_const(&[1, t, 1], DType::I32, &wu)?;
+        let shift = self.shift()?;
+        let a = self.op("tosa.mul", &[lower, wl, shift], &[], ty)?;
+        let bb = self.op("tosa.mul", &[upper, wu, shift], &[], ty)?;
+        self.op("tosa.add", &[a, bb], &[], ty)
+    }
+
+    /// MEAN / SUM over constant axes of the i32 sum of `x - zp`. MEAN rescales it with
+    /// LiteRT's multiplier (`in / out` with `1 / count` folded in, the interpreter's
+    /// [`npuc_interp::mean_multiplier`]); SUM, whose LiteRT kernel works in f32, is
+    /// `round(sum · (in / out)) + zp` in f32 with TFLite's rounding.
     fn q_reduce(&mut self, id: OpId, ot: &TensorType, mean: bool) -> Res<Value<'c, 'a>> {
         let (x, xt) = self.input(id, 0)?;
-        let (sx, _) = self.qparams(&xt)?;
+        let (sx, zx) = self.qparams(&xt)?;
         let (so, zo) = self.qparams(ot)?;
         let rank = xt.rank() as i64;
         let mut axes = Vec::new();
@@ -513,19 +644,61 @@ impl<'c, 'a> Emitter<'c, 'a> {
         }
         axes.sort_unstable();
         axes.dedup();
-        let mut y = self.widen(x, &xt)?;
-        let mut shape = xt.shape.clone();
+        let raw = TensorType::new(DType::I32, xt.shape.clone());
+        let mut y =
+            if mean { self.widen(x, &xt)? } else { self.rescale(x, &xt.shape, xt.dtype, 0, DType::I32, 0, &[1.0])? };
+        let mut shape = raw.shape.clone();
         let mut count = 1usize;
         for &a in &axes {
             count *= shape[a];
             y = self.reduce("tosa.reduce_sum", y, &mut shape, a, DType::I32)?;
         }
-        let real = f64::from(sx) / f64::from(so) / if mean { count.max(1) as f64 } else { 1.0 };
         let sum = y;
-        let y = self.rescale(sum, &shape, DType::I32, 0, ot.dtype, zo, &[real])?;
+        let y = if mean {
+            let q = npuc_interp::mean_multiplier(sx, so, count);
+            let p = from_tflite(q).ok_or_else(|| self.unsupported(format!("mean multiplier {q:?} is out of range")))?;
+            self.rescale_with(sum, &shape, (DType::I32, 0), (ot.dtype, zo), &[p])?
+        } else {
+            // LiteRT's SUM: scale = in / out and bias = -zp · scale · count, both f32.
+            let scale = sx / so;
+            let bias = (-zx) as f32 * scale * count as f32;
+            let st = TensorType::new(DType::F32, shape.clone());
+            let f = self.op("tosa.cast", &[sum], &[], self.ty(&shape, DType::F32)?)?;
+            let ones = vec![1; shape.len()];
+            let k = self.splat(&ones, DType::F32, f64::from(scale))?;
+            let f = self.mul(f, k, &st)?;
+            let b = self.splat(&ones, DType::F32, f64::from(bias))?;
+            let f = self.op("tosa.add", &[f, b], &[], self.ty(&shape, DType::F32)?)?;
+            let r = self.round_half_away(f, &st)?;
+            let i = self.op("tosa.cast", &[r], &[], self.ty(&shape, DType::I32)?)?;
+            let z = self.int_const(&ones, DType::I32, &[zo])?;
+            let i = self.op("tosa.add", &[i, z], &[], self.ty(&shape, DType::I32)?)?;
+            let (lo, hi) = int_range(ot.dtype).ok_or_else(|| self.unsupported(format!("SUM to {}", ot.dtype)))?;
+            let i = self.int_clamp(i, &TensorType::new(DType::I32, shape.clone()), lo, hi)?;
+            self.op("tosa.cast", &[i], &[], self.ty(&shape, ot.dtype)?)?
+        };
         let y = self.reshape(y, &shape, &ot.shape, ot.dtype)?;
         self.pre_activation.set(Some(sum));
         Ok(y)
+    }
+
+    /// `round(x)` with ties away from zero (C's `roundf`, TFLite's `TfLiteRound`), exact:
+    /// `floor(|x|)` plus one where the dropped fraction is at least one half, signed back.
+    fn round_half_away(&mut self, x: Value<'c, 'a>, t: &TensorType) -> Res<Value<'c, 'a>> {
+        let ty = self.ty(&t.shape, DType::F32)?;
+        let ones = vec![1; t.rank()];
+        let a = self.op("tosa.abs", &[x], &[], ty)?;
+        let fl = self.op("tosa.floor", &[a], &[], ty)?;
+        let frac = self.op("tosa.sub", &[a, fl], &[], ty)?;
+        let half = self.splat(&ones, DType::F32, 0.5)?;
+        let up = self.op("tosa.greater_equal", &[frac, half], &[], self.ty(&t.shape, DType::Bool)?)?;
+        let one = self.splat(&ones, DType::F32, 1.0)?;
+        let next = self.op("tosa.add", &[fl, one], &[], ty)?;
+        let r = self.op("tosa.select", &[up, next, fl], &[], ty)?;
+        let zero = self.splat(&ones, DType::F32, 0.0)?;
+        let neg = self.op("tosa.greater", &[zero, x], &[], self.ty(&t.shape, DType::Bool)?)?;
+        let minus = self.op("tosa.sub", &[zero, r], &[], ty)?;
+        self.op("tosa.select", &[neg, minus, r], &[], ty)
     }
 
     /// QUANTIZE from f32 (scale, round, offset, clamp) or between integer quantizations

@@ -29,6 +29,8 @@ mod resize;
 mod softmax;
 mod table;
 
+pub use resize::bilinear_taps_q10;
+
 use npuc_ir::{DType, Op, TensorType};
 
 use crate::error::KernelError;
