@@ -7,12 +7,16 @@
 //! need no LLVM. It is not an MLIR importer, runs no MLIR passes and does not lower past TOSA.
 //!
 //! Float graphs map op for op. Quantized (int8) graphs keep signless integer tensors with
-//! the zero points as operands: convolutions and matmuls accumulate in i32 and
-//! `tosa.rescale` requantizes with TFLite's multipliers ([`requant`]); int8 elementwise
-//! functions become `tosa.table`s computed by the interpreter ([`lut`]); the few ops with
-//! no integer TOSA form (softmax, l2 normalization, division, bilinear resize, prelu …)
-//! are dequantized, computed in f32 and quantized again. Ops TOSA cannot express are
-//! reported with the op's name and index.
+//! the zero points as operands, and every op is lowered to reproduce TFLite's integer
+//! kernel (as npuc's interpreter does) bit for bit: convolutions and matmuls accumulate in
+//! i32 and `tosa.rescale` requantizes with TFLite's multipliers ([`requant`]); int8
+//! elementwise functions become `tosa.table`s, and DIV a 64 Ki-entry pair table, computed
+//! by the interpreter ([`lut`]); average pooling, MEAN, SUM and bilinear resize follow the
+//! kernels' own roundings. The few ops with no integer TOSA form (softmax, l2
+//! normalization, squared difference, int16 variants …) are dequantized, computed in f32
+//! and quantized again, which is close to but not guaranteed bit-exact with TFLite. Ops
+//! TOSA cannot express (control flow among them) are reported with the op's name and
+//! index.
 
 pub mod cost;
 pub mod error;

@@ -46,6 +46,47 @@ pub fn int8_table(op: &Op, input: &TensorType, output: &TensorType) -> Result<Ve
     }
 }
 
+/// `table[(a + 128) · 256 + (b + 128)]` = the int8 result of the binary op for operands
+/// `a` and `b`, computed by the interpreter one divisor row at a time. Used for DIV, whose
+/// TFLite kernel (a fixed-point reciprocal with data-dependent shifts) has no TOSA form.
+/// A DIV by the divisor's zero point, which TFLite refuses, maps to the output zero point.
+pub fn int8_pair_table(op: &Op, a: &TensorType, b: &TensorType, output: &TensorType) -> Result<Vec<i8>, String> {
+    if [a.dtype, b.dtype, output.dtype] != [DType::I8; 3] {
+        return Err(format!(
+            "a pair table needs int8 operands and result, found {} {} -> {}",
+            a.dtype, b.dtype, output.dtype
+        ));
+    }
+    let b_zp = b.quant.as_ref().and_then(|q| q.zero_point.first().copied()).unwrap_or(0);
+    let out_zp = output.quant.as_ref().and_then(|q| q.zero_point.first().copied()).unwrap_or(0);
+    let mut g = Graph::new("pair_table");
+    let x = g.add_input("a", TensorType { shape: vec![256], ..a.clone() });
+    let y = g.add_input("b", TensorType { shape: vec![256], ..b.clone() });
+    let z = g.add_value(npuc_ir::Value::new("z", TensorType { shape: vec![256], ..output.clone() }));
+    g.add_op(Operation::new(op.clone(), vec![Some(x), Some(y)], vec![z])).map_err(|e| e.to_string())?;
+    g.outputs = vec![z];
+    let interp = Interpreter::new(&g, &Options { threads: 1 }).map_err(|e| e.to_string())?;
+    // Column-major while computing (one run per divisor), transposed into the table.
+    let mut columns = Vec::with_capacity(256);
+    for vb in -128i32..=127 {
+        if matches!(op, Op::Div { .. }) && i64::from(vb) == b_zp {
+            columns.push(vec![out_zp as i8; 256]);
+            continue;
+        }
+        let all = Tensor::new(vec![256], Data::I8((-128..=127).collect())).map_err(|e| e.to_string())?;
+        let row = Tensor::new(vec![256], Data::I8(vec![vb as i8; 256])).map_err(|e| e.to_string())?;
+        match interp.run(vec![all, row]).map_err(|e| e.to_string())?.pop().map(|t| t.data) {
+            Some(Data::I8(v)) if v.len() == 256 => columns.push(v),
+            _ => return Err("the interpreter returned no int8 results".into()),
+        }
+    }
+    let mut table = Vec::with_capacity(256 * 256);
+    for ia in 0..256 {
+        table.extend(columns.iter().map(|col| col[ia]));
+    }
+    Ok(table)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -69,6 +110,18 @@ mod tests {
         assert!(t.windows(2).all(|w| w[0] <= w[1]));
         // sigmoid(-12.8) ≈ 2.8e-6 -> -128; sigmoid(0) = 0.5 -> 0; sigmoid(12.7) -> 127.
         assert_eq!((t[0], t[128], t[255]), (-128, 0, 127));
+    }
+
+    #[test]
+    fn div_pair_table_matches_the_real_quotient() {
+        let (a, b, o) = (q(0.1, 0), q(0.1, 0), q(0.05, 0));
+        let t = int8_pair_table(&Op::Div { activation: npuc_ir::Activation::None }, &a, &b, &o).expect("table");
+        let at = |x: i32, y: i32| t[((x + 128) * 256 + (y + 128)) as usize];
+        // 2.0 / 0.5 = 4.0 -> 80 at scale 0.05; -1.2 / 0.4 = -3.0 -> -60.
+        assert_eq!(at(20, 5), 80);
+        assert_eq!(at(-12, 4), -60);
+        // Division by the zero point maps to the output zero point.
+        assert_eq!(at(7, 0), 0);
     }
 
     #[test]

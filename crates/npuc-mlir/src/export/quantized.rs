@@ -1,6 +1,7 @@
 //! Quantized ops: signless integer tensors, zero points as operands, i32 accumulation and
-//! `tosa.rescale` with TFLite's multipliers; int8 elementwise functions as `tosa.table`;
-//! ops without an integer TOSA form through f32 (dequantize, compute, quantize).
+//! `tosa.rescale` with TFLite's multipliers; int8 elementwise functions as `tosa.table`
+//! and DIV as a pair table; ops without an integer TOSA form through f32 (dequantize,
+//! compute, quantize).
 //!
 //! Requantization follows TFLite's Prepare (facts from `tensorflow/lite/kernels/*.cc`):
 //! convolutions scale by `in · filter[c] / out` per channel, ADD/SUB bring both operands to
@@ -13,7 +14,7 @@ use npuc_ir::{Activation, DType, Op, OpId, TensorType};
 
 use super::{transpose_conv_pad, Emitter, Res};
 use crate::layout::{expand_rank, transpose_bytes};
-use crate::lut::{int8_table, is_table_op};
+use crate::lut::{int8_pair_table, int8_table, is_table_op};
 use crate::requant::{activation_range, from_tflite, int_range, rescale, scale_zp, Rescale};
 
 /// TFLite ADD/SUB's headroom: operands are shifted left by 20 bits before rescaling.
@@ -36,6 +37,7 @@ impl<'c, 'a> Emitter<'c, 'a> {
             }
             Op::Mul { activation } => self.q_mul(id, &ot, *activation)?,
             Op::Prelu => self.q_prelu(id, &ot)?,
+            Op::Div { .. } if self.all_int8(id, &ot) => self.q_pair_table(id, &ot)?,
             Op::Maximum | Op::Minimum => {
                 let (a, at) = self.ranked(id, 0, ot.rank())?;
                 let (b, bt) = self.ranked(id, 1, ot.rank())?;
@@ -545,6 +547,42 @@ impl<'c, 'a> Emitter<'c, 'a> {
         let y = self.op("tosa.cast", &[avg], &[], self.ty(&ot.shape, ot.dtype)?)?;
         self.pre_activation.set(Some(acc));
         Ok(y)
+    }
+
+    /// Whether every operand and the result are quantized int8.
+    fn all_int8(&self, id: OpId, ot: &TensorType) -> bool {
+        let o = self.graph.op(id);
+        o.inputs.iter().all(|v| {
+            v.is_some_and(|v| {
+                let t = &self.graph.value(v).ty;
+                t.dtype == DType::I8 && t.quant.is_some()
+            })
+        }) && ot.dtype == DType::I8
+            && ot.quant.is_some()
+    }
+
+    /// A binary int8 op as a 64 Ki-entry table the interpreter computed, indexed by
+    /// `(a + 128) · 256 + (b + 128)` through `tosa.gather`.
+    fn q_pair_table(&mut self, id: OpId, ot: &TensorType) -> Res<Value<'c, 'a>> {
+        let (a, at) = self.ranked(id, 0, ot.rank())?;
+        let (b, bt) = self.ranked(id, 1, ot.rank())?;
+        let table = int8_pair_table(&self.graph.op(id).op, &at, &bt, ot).map_err(|r| self.unsupported(r))?;
+        let values: Vec<i64> = table.into_iter().map(i64::from).collect();
+        let t = self.int_const(&[1, 256 * 256, 1], DType::I8, &values)?;
+        let ones = vec![1; ot.rank()];
+        let a32 = self.rescale(a, &at.shape, DType::I8, 0, DType::I32, 0, &[1.0])?;
+        let b32 = self.rescale(b, &bt.shape, DType::I8, 0, DType::I32, 0, &[1.0])?;
+        let k = self.int_const(&ones, DType::I32, &[256])?;
+        let shift = self.shift()?;
+        let wide = self.ty(&ot.shape, DType::I32)?;
+        let hi = self.op("tosa.mul", &[a32, k, shift], &[], self.ty(&at.shape, DType::I32)?)?;
+        let idx = self.op("tosa.add", &[hi, b32], &[], wide)?;
+        let base = self.int_const(&ones, DType::I32, &[128 * 256 + 128])?;
+        let idx = self.op("tosa.add", &[idx, base], &[], wide)?;
+        let count: usize = ot.shape.iter().product();
+        let idx = self.reshape(idx, &ot.shape, &[1, count], DType::I32)?;
+        let y = self.op("tosa.gather", &[t, idx], &[], self.ty(&[1, count, 1], DType::I8)?)?;
+        self.reshape(y, &[1, count, 1], &ot.shape, ot.dtype)
     }
 
     /// Whether operand 0 and the result are int8 with the same quantization (the values
