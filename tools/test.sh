@@ -61,4 +61,7 @@ for m in ds_cnn_f32 ds_cnn_f16 mobilenet_v2_035_96_f16 resnet8_f32 resnet8_f16 s
   .venv/bin/python crates/npuc-mlir/scripts/mlir-run-compare.py --npuc "$root/target/mlir/debug/npuc" \
     "tools/fixtures/models/$m.tflite"
 done
+# int8 softmax over 16 rows of 37 (the fixtures' softmaxes are single rows).
+.venv/bin/python crates/npuc-mlir/scripts/mlir-run-compare.py --npuc "$root/target/mlir/debug/npuc" \
+  crates/npuc-mlir/tests/data/softmax_int8.nir
 echo "== MLIR stage: $((SECONDS - mlir_start)) s"

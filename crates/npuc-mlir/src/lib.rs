@@ -11,12 +11,12 @@
 //! kernel (as npuc's interpreter does) bit for bit: convolutions and matmuls accumulate in
 //! i32 and `tosa.rescale` requantizes with TFLite's multipliers ([`requant`]); int8
 //! elementwise functions become `tosa.table`s, and DIV a 64 Ki-entry pair table, computed
-//! by the interpreter ([`lut`]); average pooling, MEAN, SUM and bilinear resize follow the
-//! kernels' own roundings. The few ops with no integer TOSA form (softmax, l2
-//! normalization, squared difference, int16 variants …) are dequantized, computed in f32
-//! and quantized again, which is close to but not guaranteed bit-exact with TFLite. Ops
-//! TOSA cannot express (control flow among them) are reported with the op's name and
-//! index.
+//! by the interpreter ([`lut`]); average pooling, MEAN, SUM, bilinear resize and softmax
+//! follow the kernels' own fixed-point arithmetic and rounding. The few ops with no integer
+//! lowering here (l2 normalization, squared difference, int16 variants …) are
+//! dequantized, computed in f32 and quantized again, which is close to but not guaranteed
+//! bit-exact with TFLite. Ops TOSA cannot express (control flow among them) are reported
+//! with the op's name and index.
 
 pub mod cost;
 pub mod error;

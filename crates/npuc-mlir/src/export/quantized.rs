@@ -38,6 +38,7 @@ impl<'c, 'a> Emitter<'c, 'a> {
             Op::Mul { activation } => self.q_mul(id, &ot, *activation)?,
             Op::Prelu => self.q_prelu(id, &ot)?,
             Op::Div { .. } if self.all_int8(id, &ot) => self.q_pair_table(id, &ot)?,
+            Op::Softmax { beta } if self.all_int8(id, &ot) && ot.rank() > 0 => self.q_softmax(id, &ot, *beta)?,
             Op::Maximum | Op::Minimum => {
                 let (a, at) = self.ranked(id, 0, ot.rank())?;
                 let (b, bt) = self.ranked(id, 1, ot.rank())?;
@@ -167,12 +168,11 @@ impl<'c, 'a> Emitter<'c, 'a> {
     ) -> Res<Value<'c, 'a>> {
         let multipliers: Vec<i64> = params.iter().map(|p| i64::from(p.multiplier)).collect();
         let shifts: Vec<i64> = params.iter().map(|p| i64::from(p.shift)).collect();
-        let reals = params;
-        let per_channel = reals.len() > 1;
-        if per_channel && shape.last() != Some(&reals.len()) {
-            return Err(self.unsupported(format!("{} channel scales for a result of shape {shape:?}", reals.len())));
+        let n = params.len();
+        let per_channel = n > 1;
+        if per_channel && shape.last() != Some(&n) {
+            return Err(self.unsupported(format!("{n} channel scales for a result of shape {shape:?}")));
         }
-        let n = reals.len();
         let m = self.int_const(&[n], DType::I32, &multipliers)?;
         let s = self.int_const(&[n], DType::I8, &shifts)?;
         let izp = self.int_const(&[1], in_dtype, &[in_zp])?;
@@ -583,6 +583,97 @@ impl<'c, 'a> Emitter<'c, 'a> {
         let idx = self.reshape(idx, &ot.shape, &[1, count], DType::I32)?;
         let y = self.op("tosa.gather", &[t, idx], &[], self.ty(&[1, count, 1], DType::I8)?)?;
         self.reshape(y, &[1, count, 1], &ot.shape, ot.dtype)
+    }
+
+    /// `tosa.mul` of i32 tensors with a right shift of 31: `(a·b + 2^30) >> 31`, which is
+    /// gemmlowp's `SaturatingRoundingDoublingHighMul` (its nudge for negative products
+    /// rounds the same way) but for the single saturating case `a = b = i32::MIN`.
+    fn mul_high(&mut self, a: Value<'c, 'a>, b: Value<'c, 'a>, shape: &[usize]) -> Res<Value<'c, 'a>> {
+        let ty = self.ty(&[1], DType::I8)?;
+        let shift = self.dense_const(DenseElementsAttribute::i8_values(ty, &[31]), ty)?;
+        self.op("tosa.mul", &[a, b, shift], &[], self.ty(shape, DType::I32)?)
+    }
+
+    /// An i32 tensor times `2^k` (k = 1, 2), saturating (gemmlowp's
+    /// `SaturatingRoundingMultiplyByPOT`), as a rescale, which saturates to its type.
+    fn times_pot(&self, x: Value<'c, 'a>, shape: &[usize], k: i8) -> Res<Value<'c, 'a>> {
+        let p = Rescale { multiplier: 1 << 30, shift: 30 - k };
+        self.rescale_with(x, shape, (DType::I32, 0), (DType::I32, 0), &[p])
+    }
+
+    /// int8 SOFTMAX as TFLite's reference kernel (gemmlowp fixed point): per element the
+    /// exponential of `x - max` from the interpreter's table
+    /// ([`npuc_interp::softmax_8bit_exp_table`]), their sum in Q12.19, its reciprocal by
+    /// `GetReciprocal` (count leading zeros, normalize, three Newton-Raphson steps of
+    /// `1 / (1 + x)` in Q2.29), and each output `exp · 1/sum` shifted by `35 - clz(sum)`
+    /// with rounding, offset by -128.
+    fn q_softmax(&mut self, id: OpId, ot: &TensorType, beta: f32) -> Res<Value<'c, 'a>> {
+        let (x, xt) = self.input(id, 0)?;
+        let (sx, _) = self.qparams(&xt)?;
+        let (so, zo) = self.qparams(ot)?;
+        if zo != -128 || (f64::from(so) - 1.0 / 256.0).abs() > 0.001 / 256.0 {
+            return Err(self.unsupported("int8 softmax needs the output quantization 1/256 : -128"));
+        }
+        let shape = xt.shape.clone();
+        let axis = shape.len() - 1;
+        let mut row = shape.clone();
+        let count: usize = shape.iter().product();
+        let ones = vec![1; shape.len()];
+        let i32c = |em: &Self, v: i64| em.int_const(&ones, DType::I32, &[v]);
+        let mx = self.reduce("tosa.reduce_max", x, &mut row, axis, DType::I8)?;
+        let x32 = self.rescale(x, &shape, DType::I8, 0, DType::I32, 0, &[1.0])?;
+        let m32 = self.rescale(mx, &row, DType::I8, 0, DType::I32, 0, &[1.0])?;
+        let diff = self.op("tosa.sub", &[x32, m32], &[], self.ty(&shape, DType::I32)?)?;
+        let off = i32c(self, 255)?;
+        let idx = self.op("tosa.add", &[diff, off], &[], self.ty(&shape, DType::I32)?)?;
+        let idx = self.reshape(idx, &shape, &[1, count], DType::I32)?;
+        let table: Vec<i64> = npuc_interp::softmax_8bit_exp_table(sx, beta).into_iter().map(i64::from).collect();
+        let table = self.int_const(&[1, 256, 1], DType::I32, &table)?;
+        let e = self.op("tosa.gather", &[table, idx], &[], self.ty(&[1, count, 1], DType::I32)?)?;
+        let e = self.reshape(e, &[1, count, 1], &shape, DType::I32)?;
+        // Q0.31 -> Q12.19 (Rescale<12>: a rounding right shift of 12; the values are >= 0).
+        let twelve = i32c(self, 12)?;
+        let round = [("round", BoolAttribute::new(self.context, true).into())];
+        let acc = self.op("tosa.arithmetic_right_shift", &[e, twelve], &round, self.ty(&shape, DType::I32)?)?;
+        let sum = self.reduce("tosa.reduce_sum", acc, &mut row.clone(), axis, DType::I32)?;
+        // GetReciprocal(sum, 12).
+        let rt = self.ty(&row, DType::I32)?;
+        let h = self.op("tosa.clz", &[sum], &[], rt)?;
+        let shifted = self.op("tosa.logical_left_shift", &[sum, h], &[], rt)?;
+        let min = i32c(self, i64::from(i32::MIN))?;
+        let a = self.op("tosa.add", &[shifted, min], &[], rt)?;
+        // RoundingHalfSum(a, One) for a >= 0: (a >> 1) + 2^30.
+        let one_bit = i32c(self, 1)?;
+        let no_round = [("round", BoolAttribute::new(self.context, false).into())];
+        let half = self.op("tosa.arithmetic_right_shift", &[a, one_bit], &no_round, rt)?;
+        let q30 = i32c(self, 1 << 30)?;
+        let hd = self.op("tosa.add", &[half, q30], &[], rt)?;
+        // 48/17 and -32/17 in Q2.29 (gemmlowp's constants), then x += 4·(x·(1 - hd·x)).
+        let c48 = i32c(self, 1_515_870_810)?;
+        let cn32 = i32c(self, -1_010_580_540)?;
+        let t = self.mul_high(hd, cn32, &row)?;
+        let mut r = self.op("tosa.add", &[c48, t], &[], rt)?;
+        let one_q2 = i32c(self, 1 << 29)?;
+        for _ in 0..3 {
+            let t = self.mul_high(hd, r, &row)?;
+            let om = self.op("tosa.sub", &[one_q2, t], &[], rt)?;
+            let p = self.mul_high(r, om, &row)?;
+            let p = self.times_pot(p, &row, 2)?;
+            r = self.op("tosa.add", &[r, p], &[], rt)?;
+        }
+        let scale = self.times_pot(r, &row, 1)?;
+        // exponent = num_bits_over_unit + 31 - 8 = (12 - clz) + 23.
+        let c35 = i32c(self, 35)?;
+        let exponent = self.op("tosa.sub", &[c35, h], &[], rt)?;
+        let v = self.mul_high(scale, e, &shape)?;
+        let st = self.ty(&shape, DType::I32)?;
+        let unsat = self.op("tosa.arithmetic_right_shift", &[v, exponent], &round, st)?;
+        let base = i32c(self, -128)?;
+        let y = self.op("tosa.add", &[unsat, base], &[], st)?;
+        let y = self.int_clamp(y, &TensorType::new(DType::I32, shape.clone()), -128, 127)?;
+        let y = self.op("tosa.cast", &[y], &[], self.ty(&shape, ot.dtype)?)?;
+        self.pre_activation.set(Some(sum));
+        self.reshape(y, &shape, &ot.shape, ot.dtype)
     }
 
     /// Whether operand 0 and the result are int8 with the same quantization (the values
