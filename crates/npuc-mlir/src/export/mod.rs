@@ -23,6 +23,7 @@ use crate::error::MlirError;
 use crate::layout::{expand_rank, transpose_bytes, window, Window};
 use crate::requant::activation_range;
 
+mod exact;
 mod movement;
 mod quantized;
 
