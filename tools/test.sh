@@ -51,4 +51,17 @@ CARGO_INCREMENTAL=0 CARGO_TARGET_DIR="$root/target/mlir" \
   cargo test --locked -p npuc-mlir -p npuc --features npuc/mlir,npuc-mlir/mlir
 test -x "$root/target/mlir/debug/npuc"
 PATH="$root/target/mlir/debug:$llvm:$PATH" NPUC_LIT_MLIR=1 "$llvm/lit" -sv lit-tests/mlir
+# Run exports through MLIR's CPU path (TOSA -> linalg -> LLVM, mlir-runner) against the
+# interpreter: float within 1e-5 of each output's scale, int8 bit-exact (~25 s for all).
+# mobilenet_v2_035_96_f32 is left out: its f32 rounding drifts to 1.6e-5 over 60 layers.
+for m in ds_cnn_f32 ds_cnn_f16 mobilenet_v2_035_96_f16 resnet8_f32 resnet8_f16 sesr_m5_x2_f32 \
+  sesr_m5_x2_f16 zoo_a_f32 zoo_a_f16 zoo_b_f32 zoo_b_f16 zoo_d_f32 zoo_d_f16 zoo_e_f32 ds_cnn_int8 \
+  ds_cnn_int8fio mobilenet_v2_035_96_int8 resnet8_int8 sesr_m5_x2_int8 zoo_a_int8 zoo_a_int8fio \
+  zoo_b_int8 zoo_d_int8; do
+  .venv/bin/python crates/npuc-mlir/scripts/mlir-run-compare.py --npuc "$root/target/mlir/debug/npuc" \
+    "tools/fixtures/models/$m.tflite"
+done
+# int8 softmax over 16 rows of 37 (the fixtures' softmaxes are single rows).
+.venv/bin/python crates/npuc-mlir/scripts/mlir-run-compare.py --npuc "$root/target/mlir/debug/npuc" \
+  crates/npuc-mlir/tests/data/softmax_int8.nir
 echo "== MLIR stage: $((SECONDS - mlir_start)) s"

@@ -1,6 +1,6 @@
-//! Every float fixture exports to TOSA and MLIR's own `mlir-opt` parses and verifies the
-//! file; quantized fixtures and ops out of this step's scope fail with a named op, never
-//! with a verifier or internal error.
+//! Every fixture, float and int8, exports to TOSA and MLIR's own `mlir-opt` parses and
+//! verifies the file; the one family that cannot (zoo_c: IF/WHILE control flow, not yet an
+//! IR op here) fails with the op named, never with a verifier or internal error.
 #![cfg(feature = "mlir")]
 
 use std::path::{Path, PathBuf};
@@ -11,23 +11,8 @@ use npuc_mlir::MlirError;
 /// LLVM 22's mlir-opt, where Debian's `mlir-22-tools` puts it.
 const MLIR_OPT: &str = "/usr/lib/llvm-22/bin/mlir-opt";
 
-/// Float fixtures that must export completely (the rest of the float set uses control flow
-/// or ops not lowered yet, and must fail with `Unsupported`).
-const MUST_EXPORT: &[&str] = &[
-    "ds_cnn_f16",
-    "ds_cnn_f32",
-    "mobilenet_v2_035_96_f16",
-    "mobilenet_v2_035_96_f32",
-    "resnet8_f16",
-    "resnet8_f32",
-    "sesr_m5_x2_f16",
-    "sesr_m5_x2_f32",
-    "zoo_b_f16",
-    "zoo_b_f32",
-    "zoo_d_f16",
-    "zoo_d_f32",
-    "zoo_e_f32",
-];
+/// Fixture families with control flow, which the export reports as unsupported.
+const CONTROL_FLOW: &[&str] = &["zoo_c_"];
 
 fn fixtures() -> Vec<PathBuf> {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tools/fixtures/models");
@@ -45,7 +30,7 @@ fn stem(p: &Path) -> String {
 }
 
 #[test]
-fn float_fixtures_export_and_mlir_opt_verifies_them() {
+fn every_fixture_exports_and_mlir_opt_verifies_it() {
     assert!(Path::new(MLIR_OPT).exists(), "{MLIR_OPT} is missing: install mlir-22-tools");
     let tmp = tempfile::tempdir().expect("temp dir");
     let mut exported = Vec::new();
@@ -63,6 +48,12 @@ fn float_fixtures_export_and_mlir_opt_verifies_them() {
                     "{name}: mlir-opt rejects the export: {}",
                     String::from_utf8_lossy(&run.stderr)
                 );
+                if name.contains("int8") {
+                    // Quantized graphs stay integer: requantized by rescales, convolutions and
+                    // pools accumulating in i32, never in f32.
+                    assert!(text.contains("tosa.rescale"), "{name}: no rescale");
+                    assert!(!text.contains("acc_type = f32"), "{name}: a float convolution or pool");
+                }
                 // Deterministic: a second export is byte-identical.
                 let again = npuc_mlir::export_module(&module).expect("second export");
                 assert_eq!(text, again, "{name}: export is not deterministic");
@@ -73,12 +64,16 @@ fn float_fixtures_export_and_mlir_opt_verifies_them() {
         }
     }
     eprintln!("exported: {exported:?}\nnot exported:\n  {}", report.join("\n  "));
-    for want in MUST_EXPORT {
-        assert!(exported.iter().any(|n| n == want), "{want} did not export; failures:\n{}", report.join("\n"));
+    let all: Vec<String> = fixtures().iter().map(|p| stem(p)).collect();
+    assert!(all.iter().filter(|n| n.contains("int8")).count() >= 10, "int8 fixtures are missing: {all:?}");
+    for name in &all {
+        let control_flow = CONTROL_FLOW.iter().any(|p| name.starts_with(p));
+        let ok = exported.contains(name);
+        assert_eq!(ok, !control_flow, "{name}: exported = {ok}; failures:\n{}", report.join("\n"));
     }
-    // Quantized fixtures are out of this step's scope and must say so.
-    for line in report.iter().filter(|l| l.contains("int8")) {
-        assert!(line.contains("quantized"), "{line}");
+    // The control-flow fixtures name the op that stops them.
+    for line in &report {
+        assert!(line.contains("(IF)") || line.contains("(WHILE)"), "{line}");
     }
 }
 

@@ -39,6 +39,19 @@ pub fn quantize_multiplier(real: f64) -> QuantizedMultiplier {
     QuantizedMultiplier { multiplier: q_fixed as i32, shift }
 }
 
+/// The multiplier of quantized MEAN (LiteRT's integer mean): `in_scale / out_scale`
+/// encoded by [`quantize_multiplier`], with `1 / count` folded into the mantissa by up to
+/// `log2(count)` bits (no more than 32, and no more than the shift allows).
+pub fn mean_multiplier(in_scale: f32, out_scale: f32, count: usize) -> QuantizedMultiplier {
+    let qm = quantize_multiplier(f64::from(in_scale) / f64::from(out_scale));
+    let count = count.max(1);
+    let fold = (63 - (count as u64).leading_zeros() as i32).min(32).min(31 + qm.shift);
+    QuantizedMultiplier {
+        multiplier: ((i64::from(qm.multiplier) << fold) / count as i64) as i32,
+        shift: qm.shift - fold,
+    }
+}
+
 /// `frexp`: `x = m · 2^e` with `|m|` in [0.5, 1) (for finite, non-zero `x`).
 pub fn frexp(x: f64) -> (f64, i32) {
     if x == 0.0 || !x.is_finite() {

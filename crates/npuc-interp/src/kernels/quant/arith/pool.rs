@@ -20,7 +20,7 @@ use npuc_ir::{DType, Pool2dAttrs};
 
 use super::{act_range, from_ints, in_q, int_operand, int_range, ints, out_q, out_tensor};
 use crate::error::KernelError;
-use crate::kernels::quant::fixed_point::{multiply_by_quantized_multiplier, quantize_multiplier};
+use crate::kernels::quant::fixed_point::{mean_multiplier, multiply_by_quantized_multiplier};
 use crate::kernels::window::{out_size, padding_before};
 use crate::kernels::KernelCtx;
 use crate::tensor::Tensor;
@@ -217,12 +217,8 @@ pub(super) fn mean_or_sum(cx: &KernelCtx<'_>, compute_sum: bool) -> R {
             .collect();
         return out_tensor(cx, from_ints(d, out)?);
     }
-    let qm = quantize_multiplier(f64::from(iq.scale) / f64::from(oq.scale));
-    let (mut mult, mut shift) = (qm.multiplier, qm.shift);
-    // Fold 1/count into the multiplier, keeping `shift` within the multiply's range.
-    let fold = (63 - (count as u64).leading_zeros() as i32).min(32).min(31 + shift);
-    mult = ((i64::from(mult) << fold) / count as i64) as i32;
-    shift -= fold;
+    let qm = mean_multiplier(iq.scale, oq.scale, count);
+    let (mult, shift) = (qm.multiplier, qm.shift);
     let zp_total = (count as i64).wrapping_mul(i64::from(iq.zp));
     let out = sums
         .into_iter()

@@ -29,6 +29,9 @@ mod resize;
 mod softmax;
 mod table;
 
+pub use resize::bilinear_taps_q10;
+pub use softmax::softmax_8bit_exp_table;
+
 use npuc_ir::{DType, Op, TensorType};
 
 use crate::error::KernelError;

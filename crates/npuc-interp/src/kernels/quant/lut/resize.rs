@@ -90,6 +90,26 @@ fn scale_10(input: i32, output: i32, align_corners: bool) -> i32 {
     }
 }
 
+/// The source taps of each output index along one axis of int8/int16 RESIZE_BILINEAR:
+/// `(lower, upper, fraction)` with the fraction in Q10 (`ResizeBilinearInteger`'s `dy`),
+/// so an output is `(v[lower]·(1024 - f) + v[upper]·f)` per axis, for back ends that
+/// must resize exactly as the kernel does.
+pub fn bilinear_taps_q10(
+    input: usize,
+    output: usize,
+    align_corners: bool,
+    half_pixel_centers: bool,
+) -> Vec<(i32, i32, i32)> {
+    let (input, output) = (input as i32, output as i32);
+    let scale = scale_10(input, output, align_corners);
+    (0..output)
+        .map(|o| {
+            let (scaled, lower, upper) = interpolation_integer(o, scale, half_pixel_centers, input);
+            (lower, upper, scaled - (1 << 10) * lower)
+        })
+        .collect()
+}
+
 /// `reference_ops::ResizeBilinearInteger` (double-rounding build).
 fn resize_integer(v: &[i32], g: &Geometry, attrs: &ResizeAttrs) -> Vec<i32> {
     let height_scale_10 = scale_10(g.in_h, g.out_h, attrs.align_corners);

@@ -68,6 +68,25 @@ pub(super) fn softmax(cx: &KernelCtx<'_>, beta: f32) -> Result<Vec<Tensor>, Kern
     Ok(vec![from_ints(out.dtype, out.shape.clone(), values)?])
 }
 
+/// The per-element exponentials of 8-bit SOFTMAX as a table: entry `d + 255` is
+/// `exp_on_negative_values` of the scaled difference `d = x - max` (Q0.31), 0 where `d` is
+/// below the kernel's `diff_min`, for back ends that must run the kernel's arithmetic.
+pub fn softmax_8bit_exp_table(input_scale: f32, beta: f32) -> Vec<i32> {
+    const SCALED_DIFF_INTEGER_BITS: i32 = 5;
+    let (multiplier, left_shift) =
+        preprocess_softmax_scaling(f64::from(beta), f64::from(input_scale), SCALED_DIFF_INTEGER_BITS);
+    let diff_min = -calculate_input_radius(SCALED_DIFF_INTEGER_BITS, left_shift, 31);
+    (-255..=0)
+        .map(|diff| {
+            if diff >= diff_min {
+                exp_on_negative_values(mbqm_greater_than_one(diff, multiplier, left_shift), SCALED_DIFF_INTEGER_BITS)
+            } else {
+                0
+            }
+        })
+        .collect()
+}
+
 /// `reference_ops::Softmax<InputT, OutputT>` with the kReference Prepare parameters.
 fn softmax_8bit(
     v: &[i32],

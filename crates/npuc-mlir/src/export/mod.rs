@@ -21,6 +21,11 @@ use npuc_ir::{Activation, DType, Graph, Module, Op, OpId, Padding, TensorType, V
 use crate::cost::{graph_cost, op_cost, Cost, COST_ATTRIBUTE};
 use crate::error::MlirError;
 use crate::layout::{expand_rank, transpose_bytes, window, Window};
+use crate::requant::activation_range;
+
+mod exact;
+mod movement;
+mod quantized;
 
 /// Exports the main graph of `module` (see [`export_graph`]).
 pub fn export_module(module: &Module) -> Result<String, MlirError> {
@@ -149,16 +154,38 @@ fn element_type(context: &Context, dtype: DType) -> Result<Type<'_>, String> {
     })
 }
 
+/// The MLIR type of a tensor; quantized tensors keep their signless storage type (their
+/// scale and zero point become rescale and zero-point operands).
 fn tensor_type<'c>(context: &'c Context, ty: &TensorType) -> Result<Type<'c>, String> {
-    if ty.quant.is_some() {
-        return Err("quantized tensors are not exported yet".into());
-    }
     shaped(context, &ty.shape, ty.dtype)
 }
 
 fn shaped<'c>(context: &'c Context, shape: &[usize], dtype: DType) -> Result<Type<'c>, String> {
     let dims: Vec<u64> = shape.iter().map(|&d| d as u64).collect();
     Ok(RankedTensorType::new(&dims, element_type(context, dtype)?, None).into())
+}
+
+/// TOSA's `out_pad` (negative: crop) of a TFLite transpose conv. TOSA's output is
+/// `(in - 1) * stride + kernel + out_pad`; TFLite's padding crops that full output (SAME:
+/// split with the extra at the end).
+fn transpose_conv_pad(xt: &TensorType, wt: &TensorType, a: &npuc_ir::TransposeConvAttrs, ot: &TensorType) -> [i64; 4] {
+    let mut out_pad = [0i64; 4];
+    for d in 0..2 {
+        let full = (xt.shape[1 + d] as i64 - 1) * i64::from(a.stride[d]) + wt.shape[1 + d] as i64;
+        let want = ot.shape[1 + d] as i64;
+        let (before, after) = match a.padding {
+            Padding::Same => {
+                let total = (full - want).max(0);
+                (total / 2, total - total / 2)
+            }
+            Padding::Valid => (0, 0),
+        };
+        // VALID with a larger requested output pads zeros at the end.
+        let after = after - (want - (full - before - after)).max(0);
+        out_pad[2 * d] = -before;
+        out_pad[2 * d + 1] = -after;
+    }
+    out_pad
 }
 
 /// Builds the body of `@main` op by op; `values` maps npuc values to MLIR values.
@@ -179,6 +206,9 @@ struct Emitter<'c, 'a> {
     pre_activation: Cell<Option<Value<'c, 'a>>>,
     /// Per npuc op in emission order, the MLIR op carrying its cost and the attribute.
     costs: Vec<(OperationRef<'c, 'a>, Attribute<'c>)>,
+    /// Set while a quantized op without an integer TOSA form is lowered through f32:
+    /// quantized operands are then dequantized as they are read.
+    float_view: bool,
 }
 
 type Res<T> = Result<T, MlirError>;
@@ -197,6 +227,7 @@ impl<'c, 'a> Emitter<'c, 'a> {
             appended: RefCell::new(Vec::new()),
             pre_activation: Cell::new(None),
             costs: Vec::new(),
+            float_view: false,
         }
     }
 
@@ -352,10 +383,6 @@ impl<'c, 'a> Emitter<'c, 'a> {
                 reason: "its data was elided (abbreviated text IR); export from the full model".into(),
             });
         }
-        if val.ty.quant.is_some() {
-            return Err(self
-                .unsupported(format!("constant '{}' is quantized; quantized graphs are not exported yet", val.name)));
-        }
         let m = match &val.sparsity {
             // MLIR has no TFLite sparse encoding: the constant goes in dense.
             Some(sp) => {
@@ -374,7 +401,21 @@ impl<'c, 'a> Emitter<'c, 'a> {
 
     fn input(&mut self, id: OpId, i: usize) -> Res<(Value<'c, 'a>, TensorType)> {
         let v = self.graph.op(id).input(i).ok_or_else(|| self.unsupported(format!("operand {i} is missing")))?;
-        Ok((self.value(v)?, self.graph.value(v).ty.clone()))
+        let (x, t) = (self.value(v)?, self.graph.value(v).ty.clone());
+        if self.float_view && t.quant.is_some() {
+            return self.dequantize(x, &t);
+        }
+        Ok((x, t))
+    }
+
+    /// The type an op's result is lowered at: its own, or f32 in the float view.
+    fn result_type(&self, v: ValueId) -> TensorType {
+        let t = &self.graph.value(v).ty;
+        if self.float_view && t.quant.is_some() {
+            TensorType::new(DType::F32, t.shape.clone())
+        } else {
+            t.clone()
+        }
     }
 
     /// The contents of an integer constant operand (axes, permutations, paddings).
@@ -436,6 +477,11 @@ impl<'c, 'a> Emitter<'c, 'a> {
     fn activation(&self, x: Value<'c, 'a>, act: Activation, ty: &TensorType) -> Res<Value<'c, 'a>> {
         if act != Activation::None {
             self.pre_activation.set(Some(x));
+        }
+        if ty.quant.is_some() && act != Activation::None {
+            let (lo, hi) = activation_range(act, ty)
+                .ok_or_else(|| self.unsupported(format!("fused activation {act:?} on a quantized result")))?;
+            return self.int_clamp(x, ty, lo, hi);
         }
         match act {
             Activation::None => Ok(x),
@@ -525,10 +571,9 @@ impl<'c, 'a> Emitter<'c, 'a> {
     fn as_shape(&mut self, id: OpId, slot: usize, to: &[usize]) -> Res<Value<'c, 'a>> {
         let v = self.graph.op(id).input(slot).ok_or_else(|| self.unsupported(format!("operand {slot} is missing")))?;
         let val = self.graph.value(v);
-        if let (None, Some(bytes), None, None) =
-            (val.producer, val.data.as_ref().and_then(|d| d.bytes()), &val.sparsity, &val.ty.quant)
-        {
-            if !self.values.contains_key(&v) {
+        if let (None, Some(bytes), None) = (val.producer, val.data.as_ref().and_then(|d| d.bytes()), &val.sparsity) {
+            let dequantized = self.float_view && val.ty.quant.is_some();
+            if !self.values.contains_key(&v) && !dequantized {
                 return self.bytes_const(to, val.ty.dtype, bytes);
             }
         }
@@ -554,19 +599,32 @@ impl<'c, 'a> Emitter<'c, 'a> {
         self.current = (o.op.display_name().to_string(), id.index());
         self.appended.borrow_mut().clear();
         self.pre_activation.set(None);
-        for &v in o.inputs.iter().flatten().chain(&o.outputs) {
-            if g.value(v).ty.quant.is_some() {
-                return Err(self.unsupported(format!(
-                    "tensor '{}' is quantized; quantized graphs are not exported yet",
-                    g.value(v).name
-                )));
-            }
+        let quantized = o.inputs.iter().flatten().chain(&o.outputs).any(|&v| g.value(v).ty.quant.is_some());
+        let results = if quantized { self.lower_quantized(id)? } else { self.lower_plain(id)? };
+        if results.len() != o.outputs.len() {
+            return Err(self.internal(format!("{} results for {} outputs", results.len(), o.outputs.len())));
+        }
+        if let Some(&first) = results.first() {
+            self.record_cost(id, first)?;
+        }
+        for (&v, r) in o.outputs.iter().zip(results) {
+            self.values.insert(v, r);
+        }
+        Ok(())
+    }
+
+    /// Lowers an op at its own types (or in the float view, at f32): one value per result.
+    fn lower_plain(&mut self, id: OpId) -> Res<Vec<Value<'c, 'a>>> {
+        let g = self.graph;
+        let o = g.op(id);
+        if let Some(results) = self.lower_multi(id)? {
+            return Ok(results);
         }
         if o.outputs.len() != 1 {
             return Err(self.unsupported(format!("{} results; only single-result ops are exported", o.outputs.len())));
         }
         let out = o.outputs[0];
-        let ot = g.value(out).ty.clone();
+        let ot = self.result_type(out);
         let rt = self.ty(&ot.shape, ot.dtype)?;
         let result = match &o.op {
             Op::Conv2d(a) => {
@@ -810,10 +868,8 @@ impl<'c, 'a> Emitter<'c, 'a> {
                 let pads = self.const_shape(&pads)?;
                 let value = if matches!(o.op, Op::PadV2) && o.input(2).is_some() {
                     self.as_shape(id, 2, &[1])?
-                } else if xt.dtype.is_float() {
-                    self.splat(&[1], xt.dtype, 0.0)?
                 } else {
-                    return Err(self.unsupported("integer padding"));
+                    self.pad_zero(&xt)?
                 };
                 self.op("tosa.pad", &[x, pads, value], &[], rt)?
             }
@@ -826,7 +882,8 @@ impl<'c, 'a> Emitter<'c, 'a> {
                 }
                 let mut xs = Vec::new();
                 for i in 0..o.inputs.len() {
-                    xs.push(self.input(id, i)?.0);
+                    let (x, xt) = self.input(id, i)?;
+                    xs.push(self.requantize_to(x, &xt, &ot)?);
                 }
                 let y = self.op("tosa.concat", &xs, &[("axis", self.axis_attr(a as usize))], rt)?;
                 self.activation(y, *activation, &ot)?
@@ -906,24 +963,7 @@ impl<'c, 'a> Emitter<'c, 'a> {
                 if wt.rank() != 4 || xt.rank() != 4 || ot.rank() != 4 {
                     return Err(self.unsupported("needs NHWC input/output and an OHWI filter"));
                 }
-                // TOSA's output is (in - 1) * stride + kernel + out_pad; TFLite's padding
-                // crops that full output (SAME: split with the extra at the end).
-                let mut out_pad = [0i64; 4];
-                for d in 0..2 {
-                    let full = (xt.shape[1 + d] as i64 - 1) * i64::from(a.stride[d]) + wt.shape[1 + d] as i64;
-                    let want = ot.shape[1 + d] as i64;
-                    let (before, after) = match a.padding {
-                        Padding::Same => {
-                            let total = (full - want).max(0);
-                            (total / 2, total - total / 2)
-                        }
-                        Padding::Valid => (0, 0),
-                    };
-                    // VALID with a larger requested output pads zeros at the end.
-                    let after = after - (want - (full - before - after)).max(0);
-                    out_pad[2 * d] = -before;
-                    out_pad[2 * d + 1] = -after;
-                }
+                let out_pad = transpose_conv_pad(&xt, &wt, a, &ot);
                 let b = self.bias(id, 3, wt.shape[0], ot.dtype)?;
                 let zp = self.zero_point(xt.dtype)?;
                 let attrs = [
@@ -950,11 +990,12 @@ impl<'c, 'a> Emitter<'c, 'a> {
                 let t = npuc_interp::sparse::densify(&val.ty, data, sp).map_err(|e| self.unsupported(e))?;
                 self.bytes_const(&ot.shape, ot.dtype, &t.data.to_le_bytes())?
             }
-            other => return Err(self.unsupported(format!("no TOSA lowering for {}", other.display_name()))),
+            other => match self.lower_movement(id, &ot)? {
+                Some(y) => y,
+                None => return Err(self.unsupported(format!("no TOSA lowering for {}", other.display_name()))),
+            },
         };
-        self.record_cost(id, result)?;
-        self.values.insert(out, result);
-        Ok(())
+        Ok(vec![result])
     }
 }
 
@@ -1041,27 +1082,30 @@ mod tests {
         let err = export(
             r#"graph @main(%x: tensor<4xf32> {name = "x"}) {
   %r = relu(%x) : tensor<4xf32> {name = "r"}
-  %a = const dense<[0]> : tensor<1xi32> {name = "axis"}
-  %m = arg_max(%r, %a) {output_type = i32} : tensor<i32> {name = "m"}
+  %m = opaque "REDUCE_PROD"(%r) {builtin_code = 81} : tensor<f32> {name = "m"}
   return %m
 }"#,
         )
-        .expect_err("arg_max has no lowering");
+        .expect_err("REDUCE_PROD has no lowering");
         match err {
-            MlirError::Unsupported { op, index, .. } => assert_eq!((op.as_str(), index), ("arg_max", 1)),
+            MlirError::Unsupported { op, index, .. } => assert_eq!((op.as_str(), index), ("REDUCE_PROD", 1)),
             other => panic!("wrong error: {other}"),
         }
     }
 
     #[test]
-    fn quantized_graphs_are_reported_as_such() {
-        let err = export(
-            r#"graph @main(%x: tensor<4xi8, q<0.5:0>> {name = "x"}) {
-  %r = relu(%x) : tensor<4xi8, q<0.5:0>> {name = "r"}
+    fn quantized_relu_is_a_table_computed_by_the_interpreter() {
+        let out = export(
+            r#"graph @main(%x: tensor<4xi8, q<0.5:-3>> {name = "x"}) {
+  %r = relu(%x) : tensor<4xi8, q<0.5:-3>> {name = "r"}
   return %r
 }"#,
         )
-        .expect_err("quantized input");
-        assert!(err.to_string().contains("quantized"), "{err}");
+        .expect("exports");
+        assert!(out.contains("tosa.table"), "{out}");
+        // Entry i is relu of i - 128: the zero point -3 (0xFD) for -128..-4, then the input.
+        let table =
+            format!("0x{}{}", "FD".repeat(125), (-3i32..=127).map(|v| format!("{:02X}", v as u8)).collect::<String>());
+        assert!(out.contains(&table), "{out}");
     }
 }
