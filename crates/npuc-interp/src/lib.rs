@@ -19,5 +19,7 @@ pub mod tensor;
 
 pub use error::{InterpError, KernelError};
 pub use interpreter::{Interpreter, Observer, Options};
+/// TFLite's fixed-point primitives, for back ends that must requantize exactly as the kernels do.
+pub use kernels::quant::fixed_point;
 pub use random::{random_inputs, random_tensor};
 pub use tensor::{Data, Tensor};

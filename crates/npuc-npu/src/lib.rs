@@ -9,7 +9,12 @@
 //! reason per CPU op. Scheduling, the artifact and the simulator arrive in later steps. It
 //! is not a TFLite reader (see `npuc-tflite`) nor an interpreter.
 
+pub mod artifact;
 pub mod codec;
+mod exec;
+pub mod lower;
 pub mod partition;
 pub mod plan;
+pub mod program;
 pub mod reorder;
+pub mod sim;
