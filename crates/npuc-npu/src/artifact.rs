@@ -753,7 +753,7 @@ pub fn read(bytes: &[u8]) -> Result<NpuProgram, ArtifactError> {
 
     let mut r = sec()?;
     let (sram_bytes, dram_bytes) = (r.u64()?, r.u64()?);
-    let n = r.count(33)?;
+    let n = r.count(29)?;
     let mut entries = Vec::with_capacity(n);
     for _ in 0..n {
         entries.push(MapEntry {

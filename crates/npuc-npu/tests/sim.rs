@@ -69,14 +69,13 @@ fn sesr_runs_depth_to_space_on_the_cpu() {
     assert!(!p.cpu_models.is_empty());
 }
 
-/// zoo_c holds ops npuc keeps opaque, so the interpreter is no oracle for it: it lowers (all
-/// on the CPU), and the simulator names the op its CPU model cannot run.
+/// zoo_c holds ops npuc keeps opaque, so the interpreter is no oracle for it: it lowers, and the simulator names the op its CPU model cannot run.
 #[test]
 fn zoo_c_lowers_and_the_sim_names_the_opaque_op() {
     let g = fixture("zoo_c_int8.tflite");
     let t = Target::builtin("ethos-u55-128").expect("builtin target");
     let p = lower(&g, &t, &LowerOptions::default()).expect("zoo_c lowers");
-    assert!(matches!(p.commands.as_slice(), [Command::Cpu(_), ..]), "zoo_c starts with its CPU part");
+    assert!(p.commands.iter().any(|c| matches!(c, Command::Cpu(_))), "zoo_c has a CPU part");
     let back = artifact::read(&artifact::write(&p)).expect("round trip");
     let err = simulate(&back, &random_inputs(&g, 1)).expect_err("opaque ops cannot run").to_string();
     assert!(err.contains("GREATER"), "{err}");
