@@ -382,6 +382,11 @@ pub fn write(p: &NpuProgram) -> Vec<u8> {
     w.0
 }
 
+/// Each section's name and size in bytes, in file order.
+pub fn section_sizes(p: &NpuProgram) -> Vec<(&'static str, u64)> {
+    SECTIONS.iter().copied().zip(sections(p).iter().map(|s| s.len() as u64)).collect()
+}
+
 /// Writes the artifact to `path` atomically: a temporary file beside it, then a rename.
 pub fn write_file(path: &Path, p: &NpuProgram) -> Result<(), ArtifactError> {
     let io = |source| ArtifactError::Io { path: path.to_path_buf(), source };
@@ -615,7 +620,7 @@ impl<'a> R<'a> {
                 let scale_bias = self.opt()?;
                 let lut = self.opt()?;
                 let stripe = (self.u32()?, self.u32()?);
-                Ok(Command::Npu(NpuCommand { op, name, operands, outputs, weights, scale_bias, lut, stripe }))
+                Ok(Command::Npu(Box::new(NpuCommand { op, name, operands, outputs, weights, scale_bias, lut, stripe })))
             }
             2 => Ok(Command::Dma {
                 src_region: self.region()?,

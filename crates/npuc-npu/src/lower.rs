@@ -188,7 +188,7 @@ pub fn lower(g: &Graph, target: &Target, opts: &LowerOptions) -> Result<NpuProgr
             }
             Lowering::Npu(kind) => {
                 let cmd = b.npu_command(id, kind.clone())?;
-                b.program.commands.push(Command::Npu(cmd));
+                b.program.commands.push(Command::Npu(Box::new(cmd)));
             }
         }
         step += 1;
@@ -297,7 +297,7 @@ fn lowering_of(g: &Graph, o: &Operation) -> Lowering {
     }
     if kind.has_weights() {
         let w = ty(o.input(1));
-        if !w.is_some_and(|w| w.dtype == DType::I8) {
+        if w.is_none_or(|w| w.dtype != DType::I8) {
             return Lowering::Cpu("the weight stream holds int8 weights only".into());
         }
     }

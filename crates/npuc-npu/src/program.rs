@@ -318,8 +318,8 @@ pub struct CpuCall {
 /// One command of the stream.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Command {
-    /// An NPU operation.
-    Npu(NpuCommand),
+    /// An NPU operation (boxed: it is much larger than the other commands).
+    Npu(Box<NpuCommand>),
     /// A byte copy (DMA), also what RESHAPE-like ops become when not aliased in place.
     Dma {
         /// Source region.

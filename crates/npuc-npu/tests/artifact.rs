@@ -19,7 +19,7 @@ fn q(scale: f32, zp: i64) -> Option<Quantization> {
 fn small_graph() -> Graph {
     let mut g = Graph::new("small");
     let x = g.add_input("x", TensorType { dtype: DType::I8, shape: vec![1, 4, 4, 3], quant: q(0.05, -3) });
-    let w: Vec<u8> = (0..4 * 3 * 3 * 3).map(|i| ((i * 37 % 255) as i32 - 127) as i8 as u8).collect();
+    let w: Vec<u8> = (0..4 * 3 * 3 * 3).map(|i| ((i * 37 % 255) - 127) as i8 as u8).collect();
     let wq = Quantization::per_channel(vec![0.01, 0.02, 0.015, 0.03], vec![0; 4], 0);
     let w = g.add_const("w", TensorType::new(DType::I8, vec![4, 3, 3, 3]).with_quant(wq), Constant::from_slice(&w));
     let b: Vec<u8> = [100i32, -50, 7, 0].iter().flat_map(|v| v.to_le_bytes()).collect();
