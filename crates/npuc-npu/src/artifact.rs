@@ -228,6 +228,13 @@ impl W {
                 self.opt(n.lut);
                 self.u32(n.stripe.0);
                 self.u32(n.stripe.1);
+                match n.pad {
+                    None => self.u8(0),
+                    Some(p) => {
+                        self.u8(1);
+                        p.iter().for_each(|&v| self.u32(v));
+                    }
+                }
             }
             Command::Dma { src_region, src, dst_region, dst, len } => {
                 self.u8(2);
@@ -620,7 +627,18 @@ impl<'a> R<'a> {
                 let scale_bias = self.opt()?;
                 let lut = self.opt()?;
                 let stripe = (self.u32()?, self.u32()?);
-                Ok(Command::Npu(Box::new(NpuCommand { op, name, operands, outputs, weights, scale_bias, lut, stripe })))
+                let pad = if self.flag()? { Some([self.u32()?, self.u32()?, self.u32()?, self.u32()?]) } else { None };
+                Ok(Command::Npu(Box::new(NpuCommand {
+                    op,
+                    name,
+                    operands,
+                    outputs,
+                    weights,
+                    scale_bias,
+                    lut,
+                    stripe,
+                    pad,
+                })))
             }
             2 => Ok(Command::Dma {
                 src_region: self.region()?,

@@ -19,4 +19,5 @@ pub mod partition;
 pub mod plan;
 pub mod program;
 pub mod reorder;
+pub mod schedule;
 pub mod sim;

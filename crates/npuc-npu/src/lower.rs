@@ -3,8 +3,9 @@
 //! Steps: [`partition`] decides NPU or CPU per op against the target; ops the target
 //! accepts but npuc has no NPU command for fall back to the CPU too, with that reason. The
 //! execution order is the graph's topological order; [`plan_memory`] gives every activation
-//! its arena offset (the arena goes to DRAM when it exceeds the SRAM of a DRAM target, and
-//! is an error on flash-only targets). Weighted ops get their weights reordered for the
+//! its arena offset. When the arena exceeds the SRAM of a DRAM target, the activations live
+//! in DRAM and [`crate::schedule`] cuts every NPU command into stripes staged through the
+//! SRAM by DMA; on flash-only targets that is an error. Weighted ops get their weights reordered for the
 //! target's micro-block depths and encoded ([`crate::reorder`], [`crate::codec`]) and one
 //! scale/bias record per OFM channel with TFLite's per-channel multiplier
 //! (`PopulateConvolutionQuantizationParams`: input scale × filter scale / output scale,
@@ -27,6 +28,7 @@ use crate::program::{
     Command, CpuCall, IoDesc, MapEntry, MemoryMap, NpuCommand, NpuOp, NpuProgram, Region, TensorRef, WeightRef,
 };
 use crate::reorder::{reorder, scale_bias_record, Accelerator, ReorderParams, Traversal};
+use crate::schedule::stripe;
 
 /// Options of [`lower`].
 #[derive(Clone, Debug)]
@@ -188,7 +190,12 @@ pub fn lower(g: &Graph, target: &Target, opts: &LowerOptions) -> Result<NpuProgr
             }
             Lowering::Npu(kind) => {
                 let cmd = b.npu_command(id, kind.clone())?;
-                b.program.commands.push(Command::Npu(Box::new(cmd)));
+                if region == Region::Dram {
+                    let stripes = stripe(&cmd, sram, opts.alignment).map_err(|e| op_error(g, id, e.0))?;
+                    b.program.commands.extend(stripes);
+                } else {
+                    b.program.commands.push(Command::Npu(Box::new(cmd)));
+                }
             }
         }
         step += 1;
@@ -213,6 +220,9 @@ pub fn lower(g: &Graph, target: &Target, opts: &LowerOptions) -> Result<NpuProgr
         }
     }
     b.program.memory = memory_map(g, &plan, region);
+    if region == Region::Dram {
+        b.program.memory.sram_bytes = staging_bytes(&b.program.commands);
+    }
     let p = &mut b.program;
     let cpu_ops = devices.iter().filter(|d| matches!(d, Lowering::Cpu(_))).count();
     let npu_ops = devices.len() - cpu_ops;
@@ -384,6 +394,7 @@ impl Builder<'_> {
             scale_bias: None,
             lut: None,
             stripe: (0, height),
+            pad: None,
         };
         if kind.has_weights() {
             let ifm = o.input(0).ok_or_else(|| op_error(g, id, "no input".into()))?;
@@ -606,6 +617,24 @@ pub(crate) fn record(bias: i64, multiplier: i32, shift: i32) -> Result<[u8; 10],
         return Err(format!("multiplier {multiplier} · 2^{shift} is outside the record's range"));
     }
     scale_bias_record(bias, multiplier as u32, right as u32).map_err(|e| e.to_string())
+}
+
+/// The SRAM the stripes of a DRAM-resident program use: the end of the highest staged tensor.
+fn staging_bytes(commands: &[Command]) -> u64 {
+    let end = |t: &TensorRef| if t.region == Region::Sram { t.offset + t.bytes().unwrap_or(0) } else { 0 };
+    commands
+        .iter()
+        .map(|c| match c {
+            Command::Npu(n) => n.operands.iter().flatten().chain(&n.outputs).map(end).max().unwrap_or(0),
+            Command::Dma { src_region, src, dst_region, dst, len } => {
+                let s = if *src_region == Region::Sram { src + len } else { 0 };
+                let d = if *dst_region == Region::Sram { dst + len } else { 0 };
+                s.max(d)
+            }
+            Command::Cpu(_) => 0,
+        })
+        .max()
+        .unwrap_or(0)
 }
 
 /// The memory map of a plan.

@@ -276,6 +276,17 @@ impl NpuOp {
         })
     }
 
+    /// The same op with VALID padding (what a stripe with explicit padding runs).
+    pub fn with_valid_padding(&self) -> NpuOp {
+        let mut op = self.clone();
+        match &mut op {
+            NpuOp::Conv2d { padding, .. } | NpuOp::DepthwiseConv2d { padding, .. } => *padding = Padding::Valid,
+            NpuOp::AveragePool(a) | NpuOp::MaxPool(a) => a.padding = Padding::Valid,
+            _ => {}
+        }
+        op
+    }
+
     /// Whether the op reads a weight stream and scale/bias records.
     pub fn has_weights(&self) -> bool {
         matches!(self, NpuOp::Conv2d { .. } | NpuOp::DepthwiseConv2d { .. } | NpuOp::FullyConnected { .. })
@@ -302,6 +313,9 @@ pub struct NpuCommand {
     pub lut: Option<u32>,
     /// OFM rows `[start, end)` this command computes; the full height when not striped.
     pub stripe: (u32, u32),
+    /// Explicit IFM padding `[top, bottom, left, right]` of a stripe (the op then runs as
+    /// VALID over the padded rows); `None` when the op's own padding applies.
+    pub pad: Option<[u32; 4]>,
 }
 
 /// A call of one embedded CPU model.

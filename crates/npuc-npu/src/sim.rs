@@ -232,13 +232,68 @@ fn npu(p: &NpuProgram, mem: &mut Memory<'_>, c: &NpuCommand) -> Result<(), CmdEr
             ins[1] = Some((w.tensor.tensor_type(), weights));
             ins[2] = Some(bias);
         }
-        let op = c.op.to_ir().ok_or_else(|| other("no kernel for this command"))?;
+        let op = match c.pad {
+            Some(pad) => {
+                let fill_min = matches!(c.op, NpuOp::MaxPool(_));
+                let slot =
+                    ins.first_mut().and_then(|x| x.as_mut()).ok_or_else(|| other("padded command without an IFM"))?;
+                let (ty, t) = slot;
+                *t = pad_nhwc(t, ty, pad, fill_min)?;
+                ty.shape = t.shape.clone();
+                c.op.with_valid_padding()
+            }
+            None => c.op.clone(),
+        };
+        let op = op.to_ir().ok_or_else(|| other("no kernel for this command"))?;
         eval_op(&op, &ins, &out_types).map_err(other)?
     };
     for (i, (t, r)) in c.outputs.iter().zip(&results).enumerate() {
         mem.write(t, r, &format!("result {i}"))?;
     }
     Ok(())
+}
+
+/// An NHWC tensor with `[top, bottom, left, right]` rows and columns added, filled with the
+/// zero point (a padded tap contributes nothing, as in TFLite's kernels) or, for max pooling,
+/// the dtype's minimum (never the maximum of a window that has a real element).
+fn pad_nhwc(t: &Tensor, ty: &TensorType, pad: [u32; 4], fill_min: bool) -> Result<Tensor, CmdError> {
+    let [n, h, w, c] = match t.shape.as_slice() {
+        &[n, h, w, c] => [n, h, w, c],
+        s => return Err(other(format!("explicit padding needs a 4-D IFM, got {s:?}"))),
+    };
+    let [top, bottom, left, right] = pad.map(|v| v as usize);
+    if [top, bottom, left, right].iter().any(|&p| p > 64) {
+        return Err(other(format!("padding {pad:?} exceeds what a kernel can need")));
+    }
+    let (ph, pw) = (h + top + bottom, w + left + right);
+    let zp = ty.quant.as_ref().and_then(|q| q.zero_point.first().copied()).unwrap_or(0);
+    let widen = |v: &[i64], fill: i64| -> Vec<i64> {
+        let mut out = vec![fill; n * ph * pw * c];
+        for b in 0..n {
+            for y in 0..h {
+                for x in 0..w {
+                    let src = ((b * h + y) * w + x) * c;
+                    let dst = ((b * ph + y + top) * pw + x + left) * c;
+                    out[dst..dst + c].copy_from_slice(&v[src..src + c]);
+                }
+            }
+        }
+        out
+    };
+    let data = match &t.data {
+        Data::I8(v) => {
+            let fill = if fill_min { i64::from(i8::MIN) } else { zp };
+            let wide = widen(&v.iter().map(|&x| i64::from(x)).collect::<Vec<_>>(), fill);
+            Data::I8(wide.into_iter().map(|x| x as i8).collect())
+        }
+        Data::I16(v) => {
+            let fill = if fill_min { i64::from(i16::MIN) } else { zp };
+            let wide = widen(&v.iter().map(|&x| i64::from(x)).collect::<Vec<_>>(), fill);
+            Data::I16(wide.into_iter().map(|x| x as i16).collect())
+        }
+        d => return Err(other(format!("explicit padding of {} tensors", d.dtype()))),
+    };
+    Ok(Tensor { shape: vec![n, ph, pw, c], data })
 }
 
 /// The weights of a command: the stream decoded, the reorder undone, the zero points added.
