@@ -18,7 +18,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use npuc_interp::fixed_point::quantize_multiplier;
 use npuc_interp::{Data, Tensor};
 use npuc_ir::{DType, Graph, Module, Op, OpId, Operation, Quantization, TensorType, Value, ValueId};
-use npuc_target::{ExternalKind, Target};
+use npuc_target::{ExternalKind, Family, Target};
 use thiserror::Error;
 
 use crate::exec::eval_op;
@@ -331,16 +331,17 @@ fn tref(region: Region, offset: u64, ty: &TensorType) -> TensorRef {
     TensorRef { region, offset, dtype: ty.dtype, shape: ty.shape.clone(), quant }
 }
 
-/// The accelerator whose micro-block depths a target's weight decoder uses.
+/// The accelerator whose micro-block depths a target's weight decoder uses: the Ethos-U
+/// configuration of the target's family and MAC count, or, for other NPUs, the one with the
+/// target's declared micro-block depth.
 pub fn accelerator(target: &Target) -> Accelerator {
-    match target.name.as_str() {
-        "ethos-u55-32" => Accelerator::U55_32,
-        "ethos-u55-64" => Accelerator::U55_64,
-        "ethos-u55-256" => Accelerator::U55_256,
-        "ethos-u65-256" => Accelerator::U65_256,
-        "ethos-u65-512" => Accelerator::U65_512,
-        // Targets outside the Ethos-U list use the depth their block table declares.
-        _ if target.blocks.ofm_ublock[2] == 4 => Accelerator::U55_32,
+    match (target.family, target.compute.macs_per_cycle.i8xi8) {
+        (Family::EthosU55, 32) => Accelerator::U55_32,
+        (Family::EthosU55, 64) => Accelerator::U55_64,
+        (Family::EthosU55, 256) => Accelerator::U55_256,
+        (Family::EthosU65, 512) => Accelerator::U65_512,
+        (Family::EthosU65, _) => Accelerator::U65_256,
+        _ if target.weight_decoder.micro_block_depth == 4 => Accelerator::U55_32,
         _ => Accelerator::U55_128,
     }
 }
@@ -658,6 +659,16 @@ fn memory_map(g: &Graph, plan: &MemoryPlan, region: Region) -> MemoryMap {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_builtin_target_maps_to_its_micro_block_depth() {
+        for name in npuc_target::builtin_names() {
+            let t = Target::builtin(name).unwrap();
+            let a = accelerator(&t);
+            assert_eq!(a.ofm_ublock_depth() as u32, t.weight_decoder.micro_block_depth, "{name}: {a:?}");
+        }
+        assert_eq!(accelerator(&Target::builtin("ethos-u65-512").unwrap()), Accelerator::U65_512);
+    }
 
     #[test]
     fn record_stores_a_right_shift() {

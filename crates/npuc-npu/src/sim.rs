@@ -130,7 +130,7 @@ impl Memory<'_> {
 pub fn simulate(program: &NpuProgram, inputs: &[Tensor]) -> Result<Vec<Tensor>, SimError> {
     // A corrupted size must not allocate without bound; the artifact's own length bounds
     // any honest plan far below this.
-    const MAX_ARENA: u64 = 1 << 34;
+    const MAX_ARENA: u64 = 1 << 32;
     let alloc = |n: u64, what: &str| -> Result<Vec<u8>, SimError> {
         if n > MAX_ARENA {
             return Err(SimError::OutOfBounds { what: what.into(), region: "host", start: 0, end: n, size: MAX_ARENA });
@@ -348,7 +348,7 @@ fn decode_weights(p: &NpuProgram, w: &WeightRef) -> Result<Tensor, CmdError> {
     let mut out = vec![0i8; n];
     for (i, &v) in ohwi.iter().enumerate() {
         let c = i / per.max(1);
-        let value = i64::from(v) + zp(c);
+        let value = i64::from(v).saturating_add(zp(c));
         let value = i8::try_from(value).map_err(|_| other(format!("decoded weight {value} is outside int8")))?;
         // Depthwise filters are stored 1HWC: channel innermost.
         let dst = if depthwise { (i % (kh * kw)) * o + c } else { i };

@@ -60,6 +60,8 @@ fixture_tests! {
     zoo_a_int8: "zoo_a_int8.tflite", 1;
     zoo_b_int8: "zoo_b_int8.tflite", 1;
     zoo_d_int8: "zoo_d_int8.tflite", 1;
+    ds_cnn_int8fio: "ds_cnn_int8fio.tflite", 10;
+    zoo_a_int8fio: "zoo_a_int8fio.tflite", 1;
 }
 
 #[test]
@@ -79,4 +81,15 @@ fn zoo_c_lowers_and_the_sim_names_the_opaque_op() {
     let back = artifact::read(&artifact::write(&p)).expect("round trip");
     let err = simulate(&back, &random_inputs(&g, 1)).expect_err("opaque ops cannot run").to_string();
     assert!(err.contains("GREATER"), "{err}");
+}
+
+/// Other micro-block depths (ethos-u55-32) and partitions (the mobile NPU runs the pixel
+/// shuffle) reorder and split differently; the results must not change.
+#[test]
+fn every_builtin_target_is_bit_exact() {
+    for target in npuc_target::builtin_names() {
+        for name in ["ds_cnn_int8.tflite", "sesr_m5_x2_int8.tflite"] {
+            check(name, target);
+        }
+    }
 }
