@@ -246,7 +246,7 @@ impl W {
             }
             Command::Cpu(c) => {
                 self.u8(3);
-                self.u32(c.model);
+                self.u32(c.subgraph);
                 self.len(c.inputs.len());
                 c.inputs.iter().for_each(|t| self.tensor(t));
                 self.len(c.outputs.len());
@@ -359,7 +359,7 @@ fn sections(p: &NpuProgram) -> [Vec<u8>; 9] {
 
     // serde_json's default map is ordered by key, so the text is deterministic.
     let meta = serde_json::to_vec(&p.metadata).unwrap_or_default();
-    [cmds.0, blobs(&p.weights), sb.0, blobs(&p.luts), p.constants.clone(), map.0, io.0, blobs(&p.cpu_models), meta]
+    [cmds.0, blobs(&p.weights), sb.0, blobs(&p.luts), p.constants.clone(), map.0, io.0, p.cpu_model.clone(), meta]
 }
 
 /// The artifact bytes of a program.
@@ -647,7 +647,7 @@ impl<'a> R<'a> {
                 dst: self.u64()?,
                 len: self.u64()?,
             }),
-            3 => Ok(Command::Cpu(CpuCall { model: self.u32()?, inputs: self.tensors()?, outputs: self.tensors()? })),
+            3 => Ok(Command::Cpu(CpuCall { subgraph: self.u32()?, inputs: self.tensors()?, outputs: self.tensors()? })),
             t => {
                 self.pos -= 1;
                 self.bad(format!("unknown command tag {t}"))
@@ -802,9 +802,8 @@ pub fn read(bytes: &[u8]) -> Result<NpuProgram, ArtifactError> {
     r.end()?;
     let [inputs, outputs] = io;
 
-    let mut r = sec()?;
-    let cpu_models = r.blobs()?;
-    r.end()?;
+    let r = sec()?;
+    let cpu_model = r.data.to_vec();
 
     let r = sec()?;
     let metadata = serde_json::from_slice(r.data).map_err(|e| ArtifactError::Malformed {
@@ -823,7 +822,7 @@ pub fn read(bytes: &[u8]) -> Result<NpuProgram, ArtifactError> {
         memory,
         inputs,
         outputs,
-        cpu_models,
+        cpu_model,
         metadata,
     })
 }

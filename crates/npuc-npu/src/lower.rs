@@ -11,7 +11,8 @@
 //! (`PopulateConvolutionQuantizationParams`: input scale × filter scale / output scale,
 //! encoded by `QuantizeMultiplier`). Int8 elementwise functions become 256-entry tables
 //! computed by the interpreter's own kernels. Each maximal run of CPU ops becomes one
-//! embedded TFLite model whose inputs and outputs are the run's boundary tensors.
+//! subgraph of the embedded TFLite model, whose inputs and outputs are the run's boundary
+//! tensors.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -108,6 +109,14 @@ pub enum LowerError {
         /// The exporter's error.
         reason: String,
     },
+    /// The CPU segments could not be exported as one TFLite model.
+    #[error("the CPU model ({segments} segments): {reason}")]
+    CpuModel {
+        /// Number of segments.
+        segments: usize,
+        /// The exporter's error.
+        reason: String,
+    },
 }
 
 /// How one op is lowered.
@@ -156,8 +165,16 @@ pub fn lower(g: &Graph, target: &Target, opts: &LowerOptions) -> Result<NpuProgr
         });
     };
 
-    let mut b =
-        Builder { g, plan: &plan, region, program: NpuProgram::default(), opts, target, constants: BTreeMap::new() };
+    let mut b = Builder {
+        g,
+        plan: &plan,
+        region,
+        program: NpuProgram::default(),
+        opts,
+        target,
+        constants: BTreeMap::new(),
+        cpu_graphs: Vec::new(),
+    };
     b.program.target = target.name.clone();
     let mut step = 0;
     let mut segment = 0;
@@ -218,6 +235,11 @@ pub fn lower(g: &Graph, target: &Target, opts: &LowerOptions) -> Result<NpuProgr
                 b.program.outputs.push(desc);
             }
         }
+    }
+    if !b.cpu_graphs.is_empty() {
+        let module = Module { graphs: std::mem::take(&mut b.cpu_graphs), ..Default::default() };
+        b.program.cpu_model = npuc_tflite::export(&module)
+            .map_err(|e| LowerError::CpuModel { segments: module.graphs.len(), reason: e.to_string() })?;
     }
     b.program.memory = memory_map(g, &plan, region);
     if region == Region::Dram {
@@ -356,6 +378,8 @@ struct Builder<'a> {
     target: &'a Target,
     /// Offsets of the constants already in the constants section.
     constants: BTreeMap<ValueId, u64>,
+    /// One graph per CPU segment, exported together as the CPU model.
+    cpu_graphs: Vec<Graph>,
 }
 
 impl Builder<'_> {
@@ -590,9 +614,7 @@ impl Builder<'_> {
             }
         }
         sub.outputs = ops_out.iter().map(|v| map[v]).collect();
-        let bytes = npuc_tflite::export(&Module::from_graph(sub))
-            .map_err(|e| LowerError::CpuSegment { segment, reason: e.to_string() })?;
-        self.program.cpu_models.push(bytes);
+        self.cpu_graphs.push(sub);
         let at = |v: &ValueId| -> Result<TensorRef, LowerError> {
             let val = g.value(*v);
             let off = self.plan.offset_of(*v).ok_or_else(|| LowerError::CpuSegment {
@@ -602,7 +624,7 @@ impl Builder<'_> {
             Ok(tref(self.region, off, &val.ty))
         };
         Ok(CpuCall {
-            model: self.program.cpu_models.len() as u32 - 1,
+            subgraph: self.cpu_graphs.len() as u32 - 1,
             inputs: inputs.iter().map(at).collect::<Result<_, _>>()?,
             outputs: ops_out.iter().map(at).collect::<Result<_, _>>()?,
         })

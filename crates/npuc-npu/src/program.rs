@@ -318,11 +318,11 @@ pub struct NpuCommand {
     pub pad: Option<[u32; 4]>,
 }
 
-/// A call of one embedded CPU model.
+/// A call of one subgraph of the embedded CPU model.
 #[derive(Clone, Debug, PartialEq)]
 pub struct CpuCall {
-    /// Index into [`NpuProgram::cpu_models`].
-    pub model: u32,
+    /// Subgraph of [`NpuProgram::cpu_model`] to run.
+    pub subgraph: u32,
     /// Where the model's inputs are, in its input order.
     pub inputs: Vec<TensorRef>,
     /// Where its outputs go, in its output order.
@@ -409,8 +409,9 @@ pub struct NpuProgram {
     pub inputs: Vec<IoDesc>,
     /// Graph outputs.
     pub outputs: Vec<IoDesc>,
-    /// CPU fallback models, TFLite flatbuffers.
-    pub cpu_models: Vec<Vec<u8>>,
+    /// The CPU fallback: one TFLite flatbuffer with a subgraph per CPU segment (empty when
+    /// every op runs on the NPU).
+    pub cpu_model: Vec<u8>,
     /// The report: compiler version, pipeline, statistics; new keys may be added freely.
     pub metadata: BTreeMap<String, serde_json::Value>,
 }
@@ -432,6 +433,6 @@ impl NpuProgram {
             + self.scale_bias.iter().map(|r| 10 * r.len() as u64).sum::<u64>()
             + self.luts.iter().map(|l| l.len() as u64).sum::<u64>()
             + self.constants.len() as u64
-            + self.cpu_models.iter().map(|m| m.len() as u64).sum::<u64>()
+            + self.cpu_model.len() as u64
     }
 }

@@ -161,11 +161,13 @@ pub fn simulate(program: &NpuProgram, inputs: &[Tensor]) -> Result<Vec<Tensor>, 
         }
         mem.write(&d.tensor, t, &format!("input '{}'", d.name))?;
     }
+    // Imported at the first CPU call, once.
+    let mut cpu_module: Option<Module> = None;
     for (index, cmd) in program.commands.iter().enumerate() {
         let (what, name) = match cmd {
             Command::Npu(c) => (c.op.name().to_string(), c.name.clone()),
             Command::Dma { .. } => ("dma".to_string(), String::new()),
-            Command::Cpu(c) => (format!("cpu model {}", c.model), String::new()),
+            Command::Cpu(c) => (format!("cpu subgraph {}", c.subgraph), String::new()),
         };
         let fail = |reason: String| SimError::Command { index, what: what.clone(), name: name.clone(), reason };
         match cmd {
@@ -180,7 +182,15 @@ pub fn simulate(program: &NpuProgram, inputs: &[Tensor]) -> Result<Vec<Tensor>, 
                     Region::Flash => return Err(fail("a DMA into flash".into())),
                 }
             }
-            Command::Cpu(c) => cpu(program, &mut mem, c).map_err(|e| fail(e.to_string()))?,
+            Command::Cpu(c) => {
+                if cpu_module.is_none() {
+                    let m = npuc_tflite::import(bytes::Bytes::from(program.cpu_model.clone()))
+                        .map_err(|e| fail(format!("the CPU model: {e}")))?;
+                    cpu_module = Some(m);
+                }
+                let m = cpu_module.as_ref().ok_or_else(|| fail("no CPU model".into()))?;
+                cpu(m, &mut mem, c).map_err(|e| fail(e.to_string()))?
+            }
         }
     }
     program.outputs.iter().map(|d| mem.read(&d.tensor, &format!("output '{}'", d.name))).collect()
@@ -407,12 +417,13 @@ fn bias_from_records(p: &NpuProgram, c: &NpuCommand, w: &WeightRef) -> Result<(T
     Ok((TensorType::new(dtype, vec![channels]), Tensor { shape: vec![channels], data }))
 }
 
-/// One CPU command: the embedded model run by the interpreter on tensors read from memory.
-fn cpu(p: &NpuProgram, mem: &mut Memory<'_>, c: &CpuCall) -> Result<(), CmdError> {
-    let bytes = p.cpu_models.get(c.model as usize).ok_or_else(|| other(format!("no CPU model {}", c.model)))?;
-    let module: Module = npuc_tflite::import(bytes::Bytes::from(bytes.clone()))
-        .map_err(|e| other(format!("CPU model {}: {e}", c.model)))?;
-    let g = module.main().ok_or_else(|| other("CPU model has no graph"))?;
+/// One CPU command: a subgraph of the embedded model run by the interpreter on tensors read
+/// from memory.
+fn cpu(module: &Module, mem: &mut Memory<'_>, c: &CpuCall) -> Result<(), CmdError> {
+    let g = module
+        .graphs
+        .get(c.subgraph as usize)
+        .ok_or_else(|| other(format!("the CPU model has {} subgraphs, not {}", module.graphs.len(), c.subgraph + 1)))?;
     let interp = Interpreter::new(g, &Options { threads: 1 }).map_err(|e| other(e.to_string()))?;
     let inputs = c
         .inputs

@@ -344,13 +344,9 @@ pub fn npu(path: &std::path::Path, json: bool) -> Result<String, crate::error::D
             Command::Dma { src_region, src, dst_region, dst, len } => {
                 format!("dma {len} bytes {}@{src} -> {}@{dst}", src_region.name(), dst_region.name())
             }
-            Command::Cpu(c) => format!(
-                "cpu model #{} ({} inputs, {} outputs, {} bytes of TFLite)",
-                c.model,
-                c.inputs.len(),
-                c.outputs.len(),
-                p.cpu_models.get(c.model as usize).map_or(0, Vec::len)
-            ),
+            Command::Cpu(c) => {
+                format!("cpu subgraph #{} ({} inputs, {} outputs)", c.subgraph, c.inputs.len(), c.outputs.len())
+            }
         };
         let _ = writeln!(s, "    {i:>4} {line}");
     }
