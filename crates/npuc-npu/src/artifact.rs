@@ -228,6 +228,14 @@ impl W {
                 self.opt(n.lut);
                 self.u32(n.stripe.0);
                 self.u32(n.stripe.1);
+                match n.clamp {
+                    None => self.u8(0),
+                    Some([lo, hi]) => {
+                        self.u8(1);
+                        self.i32(lo);
+                        self.i32(hi);
+                    }
+                }
                 match n.pad {
                     None => self.u8(0),
                     Some(p) => {
@@ -627,6 +635,7 @@ impl<'a> R<'a> {
                 let scale_bias = self.opt()?;
                 let lut = self.opt()?;
                 let stripe = (self.u32()?, self.u32()?);
+                let clamp = if self.flag()? { Some([self.i32()?, self.i32()?]) } else { None };
                 let pad = if self.flag()? { Some([self.u32()?, self.u32()?, self.u32()?, self.u32()?]) } else { None };
                 Ok(Command::Npu(Box::new(NpuCommand {
                     op,
@@ -637,6 +646,7 @@ impl<'a> R<'a> {
                     scale_bias,
                     lut,
                     stripe,
+                    clamp,
                     pad,
                 })))
             }

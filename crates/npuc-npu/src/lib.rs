@@ -15,6 +15,7 @@ pub mod artifact;
 pub mod codec;
 mod exec;
 pub mod lower;
+pub mod mac;
 pub mod partition;
 pub mod plan;
 pub mod program;

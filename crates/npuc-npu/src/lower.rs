@@ -18,7 +18,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use npuc_interp::fixed_point::quantize_multiplier;
 use npuc_interp::{Data, Tensor};
-use npuc_ir::{DType, Graph, Module, Op, OpId, Operation, Quantization, TensorType, Value, ValueId};
+use npuc_ir::{Activation, DType, Graph, Module, Op, OpId, Operation, Quantization, TensorType, Value, ValueId};
 use npuc_target::{ExternalKind, Family, Target};
 use thiserror::Error;
 
@@ -419,6 +419,7 @@ impl Builder<'_> {
             scale_bias: None,
             lut: None,
             stripe: (0, height),
+            clamp: None,
             pad: None,
         };
         if kind.has_weights() {
@@ -427,6 +428,9 @@ impl Builder<'_> {
             let (w, sb) = self.weights(id, &kind)?;
             cmd.weights = Some(w);
             cmd.scale_bias = Some(sb);
+            let act = o.op.fused_activation().unwrap_or_default();
+            let ofm = o.outputs.first().map(|&v| &g.value(v).ty).ok_or_else(|| op_error(g, id, "no result".into()))?;
+            cmd.clamp = Some(clamp(act, ofm).map_err(|r| op_error(g, id, r))?);
         } else {
             for v in &o.inputs {
                 let r = match v {
@@ -640,6 +644,32 @@ pub(crate) fn record(bias: i64, multiplier: i32, shift: i32) -> Result<[u8; 10],
         return Err(format!("multiplier {multiplier} · 2^{shift} is outside the record's range"));
     }
     scale_bias_record(bias, multiplier as u32, right as u32).map_err(|e| e.to_string())
+}
+
+/// The fused clamp of an activation in OFM units, as TFLite's
+/// `CalculateActivationRangeQuantized`: the bound divided by the output scale in single
+/// precision, rounded half away from zero, plus the zero point, within the dtype's range.
+fn clamp(act: Activation, out: &TensorType) -> Result<[i32; 2], String> {
+    let (qmin, qmax) = match out.dtype {
+        DType::I8 => (i32::from(i8::MIN), i32::from(i8::MAX)),
+        DType::I16 => (i32::from(i16::MIN), i32::from(i16::MAX)),
+        d => return Err(format!("no fused clamp for {d} results")),
+    };
+    let q = out.quant.as_ref().ok_or("the result is not quantized")?;
+    let (scale, zp) = (q.scale.first().copied().unwrap_or(1.0), q.zero_point.first().copied().unwrap_or(0) as i32);
+    let at = |f: f32| -> Result<i32, String> {
+        let t = (f / scale).round();
+        if !(t >= i32::MIN as f32 && t <= i32::MAX as f32) {
+            return Err(format!("activation bound {f} does not quantize with scale {scale}"));
+        }
+        Ok(zp.wrapping_add(t as i32))
+    };
+    Ok(match act {
+        Activation::Relu => [qmin.max(at(0.0)?), qmax],
+        Activation::Relu6 => [qmin.max(at(0.0)?), qmax.min(at(6.0)?)],
+        Activation::ReluN1To1 => [qmin.max(at(-1.0)?), qmax.min(at(1.0)?)],
+        Activation::None | Activation::Tanh | Activation::SignBit => [qmin, qmax],
+    })
 }
 
 /// The SRAM the stripes of a DRAM-resident program use: the end of the highest staged tensor.

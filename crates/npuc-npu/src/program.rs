@@ -313,6 +313,9 @@ pub struct NpuCommand {
     pub lut: Option<u32>,
     /// OFM rows `[start, end)` this command computes; the full height when not striped.
     pub stripe: (u32, u32),
+    /// Fused clamp `[lo, hi]` in OFM units (TFLite's `CalculateActivationRangeQuantized`),
+    /// for weighted ops.
+    pub clamp: Option<[i32; 2]>,
     /// Explicit IFM padding `[top, bottom, left, right]` of a stripe (the op then runs as
     /// VALID over the padded rows); `None` when the op's own padding applies.
     pub pad: Option<[u32; 4]>,

@@ -4,11 +4,14 @@
 //! put feature maps there); flash is the program's constants section. Every command reads
 //! its operands from, and writes its results to, the byte offsets the command names, so a
 //! wrong memory plan shows up as wrong numbers. Weighted commands decode their compressed
-//! stream, undo the reorder and add the zero points back; the bias comes from the parsed
-//! scale/bias records, whose multiplier and shift must equal TFLite's for the quantization
-//! the command carries. The arithmetic is the reference interpreter's kernels, so outputs
-//! are TFLite's bit for bit; CPU commands run their embedded TFLite model through the
-//! interpreter.
+//! stream, undo the reorder and add the zero points back. Int8 convolutions (regular and
+//! depthwise) then requantize with the parsed scale/bias records and the command's fused
+//! clamp ([`crate::mac`]), as the NPU does; the other weighted commands (fully connected,
+//! whose LiteRT kernel rescales in double precision, and 16-bit activations) run the
+//! interpreter's kernel with the records' bias, after checking each record's multiplier
+//! and shift against the command's quantization. Everything else runs the reference
+//! interpreter's kernels, so outputs are TFLite's bit for bit; CPU commands run their
+//! subgraph of the embedded TFLite model through the interpreter.
 
 use npuc_interp::fixed_point::quantize_multiplier;
 use npuc_interp::{Data, Interpreter, Options, Tensor};
@@ -16,6 +19,7 @@ use npuc_ir::{DType, Module, TensorType};
 use thiserror::Error;
 
 use crate::exec::eval_op;
+use crate::mac::{conv_i8, ConvSpec, Record};
 use crate::program::{Command, CpuCall, NpuCommand, NpuOp, NpuProgram, Region, TensorRef, WeightRef};
 use crate::reorder::{reorder, ReorderParams};
 
@@ -232,16 +236,6 @@ fn npu(p: &NpuProgram, mem: &mut Memory<'_>, c: &NpuCommand) -> Result<(), CmdEr
         let y: Vec<i8> = x.iter().map(|&v| lut[(i16::from(v) + 128) as usize] as i8).collect();
         vec![Tensor { shape: c.outputs.first().ok_or_else(|| other("no result"))?.shape.clone(), data: Data::I8(y) }]
     } else {
-        if c.op.has_weights() {
-            let w = c.weights.as_ref().ok_or_else(|| other("weighted op without a weight stream"))?;
-            let weights = decode_weights(p, w)?;
-            let bias = bias_from_records(p, c, w)?;
-            if ins.len() < 3 {
-                return Err(other("weighted op needs three operand slots"));
-            }
-            ins[1] = Some((w.tensor.tensor_type(), weights));
-            ins[2] = Some(bias);
-        }
         let op = match c.pad {
             Some(pad) => {
                 let fill_min = matches!(c.op, NpuOp::MaxPool(_));
@@ -254,13 +248,84 @@ fn npu(p: &NpuProgram, mem: &mut Memory<'_>, c: &NpuCommand) -> Result<(), CmdEr
             }
             None => c.op.clone(),
         };
-        let op = op.to_ir().ok_or_else(|| other("no kernel for this command"))?;
-        eval_op(&op, &ins, &out_types).map_err(other)?
+        if let Some(r) = mac_conv(p, c, &op, &ins)? {
+            vec![r]
+        } else {
+            if c.op.has_weights() {
+                let w = c.weights.as_ref().ok_or_else(|| other("weighted op without a weight stream"))?;
+                let weights = decode_weights(p, w)?;
+                let bias = bias_from_records(p, c, w)?;
+                if ins.len() < 3 {
+                    return Err(other("weighted op needs three operand slots"));
+                }
+                ins[1] = Some((w.tensor.tensor_type(), weights));
+                ins[2] = Some(bias);
+            }
+            let op = op.to_ir().ok_or_else(|| other("no kernel for this command"))?;
+            eval_op(&op, &ins, &out_types).map_err(other)?
+        }
     };
     for (i, (t, r)) in c.outputs.iter().zip(&results).enumerate() {
         mem.write(t, r, &format!("result {i}"))?;
     }
     Ok(())
+}
+
+/// An int8 convolution computed from the records and the fused clamp ([`crate::mac`]);
+/// `None` for commands it does not cover (fully connected, whose LiteRT kernel rescales in
+/// double precision; 16-bit activations; weights with zero points), which run through the
+/// interpreter's kernels with their records checked instead.
+fn mac_conv(
+    p: &NpuProgram,
+    c: &NpuCommand,
+    op: &NpuOp,
+    ins: &[Option<(TensorType, Tensor)>],
+) -> Result<Option<Tensor>, CmdError> {
+    let (padding, stride, dilation, depthwise) = match op {
+        NpuOp::Conv2d { padding, stride, dilation, .. } => (*padding, *stride, *dilation, false),
+        NpuOp::DepthwiseConv2d { padding, stride, dilation, .. } => (*padding, *stride, *dilation, true),
+        _ => return Ok(None),
+    };
+    let (Some(w), Some(clamp), Some(Some((ity, x))), Some(ofm)) =
+        (c.weights.as_ref(), c.clamp, ins.first(), c.outputs.first())
+    else {
+        return Ok(None);
+    };
+    let zp0 = |q: &Option<npuc_ir::Quantization>| q.as_ref().is_none_or(|q| q.zero_point.iter().all(|&z| z == 0));
+    if ity.dtype != DType::I8 || ofm.dtype != DType::I8 || !zp0(&w.tensor.quant) {
+        return Ok(None);
+    }
+    let four = |s: &[usize]| -> Result<[usize; 4], CmdError> {
+        s.try_into().map_err(|_| other(format!("a convolution needs 4-D tensors, got {s:?}")))
+    };
+    let zp = |q: &Option<npuc_ir::Quantization>| -> i32 {
+        q.as_ref().and_then(|q| q.zero_point.first().copied()).unwrap_or(0) as i32
+    };
+    let idx = c.scale_bias.ok_or_else(|| other("weighted op without scale/bias records"))?;
+    let records: Vec<Record> = p
+        .scale_bias
+        .get(idx as usize)
+        .ok_or_else(|| other(format!("no scale/bias record set {idx}")))?
+        .iter()
+        .map(Record::parse)
+        .collect();
+    let weights = decode_weights(p, w)?;
+    let spec = ConvSpec {
+        ifm: four(&x.shape)?,
+        ofm: four(&ofm.shape)?,
+        kernel: [w.ohwi[1], w.ohwi[2]],
+        stride: stride.map(|v| v as usize),
+        dilation: dilation.map(|v| v as usize),
+        padding,
+        depthwise,
+        ifm_zp: zp(&ity.quant),
+        ofm_zp: zp(&ofm.quant),
+        clamp,
+    };
+    let xs = x.as_i8().ok_or_else(|| other("IFM is not int8"))?;
+    let ws = weights.as_i8().ok_or_else(|| other("weights are not int8"))?;
+    let out = conv_i8(xs, ws, &records, &spec).map_err(other)?;
+    Ok(Some(Tensor { shape: ofm.shape.clone(), data: Data::I8(out) }))
 }
 
 /// An NHWC tensor with `[top, bottom, left, right]` rows and columns added, filled with the
