@@ -36,6 +36,8 @@ use crate::schedule::stripe;
 pub struct LowerOptions {
     /// The pass pipeline that produced the graph, recorded in the metadata.
     pub pipeline: String,
+    /// The compiler's stage table (as JSON), recorded in the metadata when given.
+    pub stage_table: Option<serde_json::Value>,
     /// OFM block depth used to reorder weights until the block configuration search
     /// chooses one per op.
     pub ofm_block_depth: usize,
@@ -45,7 +47,7 @@ pub struct LowerOptions {
 
 impl Default for LowerOptions {
     fn default() -> Self {
-        LowerOptions { pipeline: String::new(), ofm_block_depth: 16, alignment: 16 }
+        LowerOptions { pipeline: String::new(), stage_table: None, ofm_block_depth: 16, alignment: 16 }
     }
 }
 
@@ -269,6 +271,9 @@ pub fn lower(g: &Graph, target: &Target, opts: &LowerOptions) -> Result<NpuProgr
     ];
     for (k, v) in report {
         p.metadata.insert(k.to_string(), v);
+    }
+    if let Some(table) = &opts.stage_table {
+        p.metadata.insert("stage_table".into(), table.clone());
     }
     Ok(b.program)
 }

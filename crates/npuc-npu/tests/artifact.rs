@@ -215,3 +215,17 @@ fn edited_sections_never_panic_the_reader_or_the_sim() {
     }
     assert!(read_errors > 0 && runs > 0, "{read_errors} read errors, {runs} runs");
 }
+
+#[test]
+fn metadata_carries_the_report_and_the_stage_table() {
+    let t = Target::builtin("ethos-u55-128").expect("target");
+    let table = serde_json::json!([{"stage": "import", "ops": 3}]);
+    let opts = LowerOptions { pipeline: "quantize".into(), stage_table: Some(table.clone()), ..Default::default() };
+    let p = artifact::read(&artifact::write(&lower(&small_graph(), &t, &opts).expect("lower"))).expect("read");
+    assert_eq!(p.metadata["stage_table"], table);
+    assert_eq!(p.metadata["pipeline"], "quantize");
+    assert_eq!(p.metadata["npu_ops"], 2);
+    assert_eq!(p.metadata["cpu_ops"], 1);
+    assert_eq!(p.metadata["encoded_weight_bytes"], p.encoded_weight_bytes());
+    assert!(p.metadata["cycles"].is_null(), "no cycle figure before the performance model runs");
+}
