@@ -288,7 +288,10 @@ pub fn npu(path: &std::path::Path, json: bool) -> Result<String, crate::error::D
             .map(|s| s + "\n")
             .map_err(|e| crate::error::DriverError::internal(e.to_string()));
     }
-    let meta = |k: &str| p.metadata.get(k).map_or_else(|| "-".to_string(), |v| v.to_string());
+    let meta = |k: &str| match p.metadata.get(k) {
+        None | Some(serde_json::Value::Null) => "-".to_string(),
+        Some(v) => v.to_string(),
+    };
     let mut s = String::new();
     let _ = writeln!(s, "{file}: npuc artifact v{} for {}, {} bytes", artifact::VERSION, p.target, bytes.len());
     let _ = writeln!(s, "  compiler {}  pipeline {}", meta("compiler"), meta("pipeline"));
@@ -309,8 +312,17 @@ pub fn npu(path: &std::path::Path, json: bool) -> Result<String, crate::error::D
         p.encoded_weight_bytes(),
         p.weights.len()
     );
-    let _ =
-        writeln!(s, "  cycles {}  latency_us {}  energy_uj {}", meta("cycles"), meta("latency_us"), meta("energy_uj"));
+    if p.metadata.get("cycles").is_none_or(serde_json::Value::is_null) {
+        let _ = writeln!(s, "  performance: not estimated (no cycle model has filled this artifact's report)");
+    } else {
+        let _ = writeln!(
+            s,
+            "  performance: {} cycles, {} us, {} uJ",
+            meta("cycles"),
+            meta("latency_us"),
+            meta("energy_uj")
+        );
+    }
     for d in &p.inputs {
         let _ = writeln!(s, "  input  '{}': {}", d.name, desc(&d.tensor));
     }
@@ -328,6 +340,12 @@ pub fn npu(path: &std::path::Path, json: bool) -> Result<String, crate::error::D
                 let mut l = format!("npu {} '{}'", n.op.name(), n.name);
                 if let Some(Some(t)) = n.operands.first() {
                     let _ = write!(l, " ifm {}", desc(t));
+                }
+                if let Some(Some(t)) = n.operands.get(1) {
+                    let _ = write!(l, " ifm2 {}", desc(t));
+                }
+                if n.stripe.0 > 0 || n.pad.is_some() {
+                    let _ = write!(l, " rows {}..{}", n.stripe.0, n.stripe.1);
                 }
                 if let Some(t) = n.outputs.first() {
                     let _ = write!(l, " -> ofm {}", desc(t));
