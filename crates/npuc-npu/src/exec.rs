@@ -34,6 +34,9 @@ pub(crate) fn eval_op(
         output_types: operation.outputs.iter().map(|&v| &g.value(v).ty).collect(),
     };
     let results = kernels::eval(&cx).map_err(|e| e.0)?;
+    if results.len() != outputs.len() {
+        return Err(format!("kernel produced {} results, the command has {}", results.len(), outputs.len()));
+    }
     for (t, ty) in results.iter().zip(outputs) {
         if t.dtype() != ty.dtype || t.shape != ty.shape {
             return Err(format!(
@@ -44,9 +47,6 @@ pub(crate) fn eval_op(
                 ty.shape
             ));
         }
-    }
-    if results.len() != outputs.len() {
-        return Err(format!("kernel produced {} results, the command has {}", results.len(), outputs.len()));
     }
     Ok(results)
 }

@@ -171,11 +171,16 @@ pub fn stripe(cmd: &NpuCommand, sram_bytes: u64, alignment: u64) -> Result<Vec<C
     let fits = |h: usize| (0..ofm_h).step_by(h).all(|r0| footprint(r0, (r0 + h).min(ofm_h)) <= sram_bytes);
     let height = if cuttable { (1..=ofm_h).rev().find(|&h| fits(h)) } else { fits(ofm_h.max(1)).then_some(ofm_h) };
     let Some(height) = height else {
+        let one_row = if cuttable {
+            (0..ofm_h).map(|r| footprint(r, r + 1)).max().unwrap_or(0)
+        } else {
+            footprint(0, ofm_h.max(1))
+        };
+        let what = if cuttable { "one OFM row" } else { "the whole op (it is not cut into rows)" };
         return Err(StripeError(format!(
-            "{} '{}' needs {} bytes of SRAM for one OFM row, the target has {sram_bytes}",
+            "{} '{}' needs {one_row} bytes of SRAM for {what}, the target has {sram_bytes}",
             cmd.op.name(),
             cmd.name,
-            footprint(0, 1.min(ofm_h))
         )));
     };
 
@@ -218,4 +223,80 @@ pub fn stripe(cmd: &NpuCommand, sram_bytes: u64, alignment: u64) -> Result<Vec<C
         out.push(Command::Dma { src_region: Region::Sram, src: cursor, dst_region: ofm.region, dst, len: rows_len });
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use npuc_ir::{Activation, DType};
+
+    use super::*;
+    use crate::program::WeightRef;
+    use crate::reorder::{Accelerator, Traversal};
+
+    fn fm(region: Region, offset: u64, shape: [usize; 4]) -> TensorRef {
+        TensorRef { region, offset, dtype: DType::I8, shape: shape.to_vec(), quant: None }
+    }
+
+    /// A 3x3 SAME convolution, stride 1, on an 8x4x2 IFM giving 8x4x2: 8 bytes a row.
+    fn conv() -> NpuCommand {
+        let weights = WeightRef {
+            stream: 0,
+            ohwi: [2, 3, 3, 2],
+            accelerator: Accelerator::U55_128,
+            traversal: Traversal::DepthFirst,
+            ofm_block_depth: 16,
+            ifm_bits: 8,
+            dilation: (1, 1),
+            tensor: fm(Region::Flash, 0, [2, 3, 3, 2]),
+        };
+        NpuCommand {
+            op: NpuOp::Conv2d {
+                padding: Padding::Same,
+                stride: [1, 1],
+                dilation: [1, 1],
+                activation: Activation::None,
+            },
+            name: "c".into(),
+            operands: vec![Some(fm(Region::Dram, 1000, [1, 8, 4, 2])), None, None],
+            outputs: vec![fm(Region::Dram, 2000, [1, 8, 4, 2])],
+            weights: Some(weights),
+            scale_bias: Some(0),
+            lut: None,
+            stripe: (0, 8),
+            clamp: Some([-128, 127]),
+            pad: None,
+        }
+    }
+
+    #[test]
+    fn stripes_carry_the_halo_and_edge_padding() {
+        // 64 bytes of SRAM, 16-byte aligned buffers: 3 OFM rows (24 → 32 bytes) need up to 5
+        // IFM rows (40 → 48 bytes), too many; 2 OFM rows need at most 4 IFM rows, 32 + 16.
+        let cmds = stripe(&conv(), 64, 16).unwrap();
+        let npu: Vec<&NpuCommand> =
+            cmds.iter().filter_map(|c| if let Command::Npu(n) = c { Some(&**n) } else { None }).collect();
+        assert_eq!(npu.iter().map(|n| n.stripe).collect::<Vec<_>>(), vec![(0, 2), (2, 4), (4, 6), (6, 8)]);
+        // First stripe: IFM rows 0..3 with one padding row on top; last: rows 5..8, one below.
+        assert_eq!(npu[0].operands[0].as_ref().unwrap().shape, vec![1, 3, 4, 2]);
+        assert_eq!(npu[0].pad, Some([1, 0, 1, 1]));
+        assert_eq!(npu[1].operands[0].as_ref().unwrap().shape, vec![1, 4, 4, 2]);
+        assert_eq!(npu[1].pad, Some([0, 0, 1, 1]));
+        assert_eq!(npu[3].pad, Some([0, 1, 1, 1]));
+        // The second stripe's IFM DMA starts at row 1; its OFM DMA writes rows 2..4.
+        let dmas: Vec<(u64, u64)> = cmds
+            .iter()
+            .filter_map(|c| if let Command::Dma { src, len, .. } = c { Some((*src, *len)) } else { None })
+            .collect();
+        assert_eq!(dmas[2], (1000 + 8, 4 * 8));
+        assert!(matches!(cmds[5], Command::Dma { dst: 2016, len: 16, dst_region: Region::Dram, .. }));
+        for n in &npu {
+            assert!(n.outputs[0].region == Region::Sram && n.outputs[0].offset + 16 <= 64);
+        }
+    }
+
+    #[test]
+    fn a_row_that_cannot_fit_is_an_error() {
+        let e = stripe(&conv(), 32, 16).unwrap_err();
+        assert!(e.0.contains("needs 48 bytes of SRAM for one OFM row"), "{}", e.0);
+    }
 }

@@ -50,6 +50,14 @@ pub enum SimError {
         /// What went wrong.
         reason: String,
     },
+    /// Memory bytes do not decode as the tensor a command describes.
+    #[error("{what}: {reason}")]
+    Decode {
+        /// Which tensor.
+        what: String,
+        /// What is wrong.
+        reason: String,
+    },
     /// A tensor lies outside its memory.
     #[error("{what}: {region} bytes {start}..{end} lie outside its {size} bytes")]
     OutOfBounds {
@@ -99,14 +107,17 @@ impl Memory<'_> {
         let len = t.bytes().unwrap_or(u64::MAX);
         let range = self.range(t.region, t.offset, len, what)?;
         let n: usize = t.shape.iter().product();
-        let data =
-            Data::from_le_bytes(t.dtype, &self.region(t.region)[range], n).ok_or_else(|| SimError::OutOfBounds {
-                what: format!("{what} ({} {:?})", t.dtype, t.shape),
-                region: t.region.name(),
-                start: t.offset,
-                end: t.offset,
-                size: 0,
-            })?;
+        let data = Data::from_le_bytes(t.dtype, &self.region(t.region)[range], n).ok_or_else(|| SimError::Decode {
+            what: what.to_string(),
+            reason: format!(
+                "{} bytes at {}@{} are not a {} {:?} tensor",
+                len,
+                t.region.name(),
+                t.offset,
+                t.dtype,
+                t.shape
+            ),
+        })?;
         Ok(Tensor { shape: t.shape.clone(), data })
     }
 
@@ -132,8 +143,8 @@ impl Memory<'_> {
 
 /// Runs `program` on `inputs` (one per program input, in order) and returns its outputs.
 pub fn simulate(program: &NpuProgram, inputs: &[Tensor]) -> Result<Vec<Tensor>, SimError> {
-    // A corrupted size must not allocate without bound; the artifact's own length bounds
-    // any honest plan far below this.
+    // Ethos-U addresses are 32-bit: a larger memory can only come from a corrupted size,
+    // which is refused rather than allocated.
     const MAX_ARENA: u64 = 1 << 32;
     let alloc = |n: u64, what: &str| -> Result<Vec<u8>, SimError> {
         if n > MAX_ARENA {
