@@ -15,6 +15,25 @@ fn fixture(name: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../fixtures/models").join(name).canonicalize().unwrap()
 }
 
+/// Runs `npuc run` on `model` and `npuc sim` on `npu` with the same seed, writing outputs,
+/// and checks the output arrays are the same bytes.
+fn same_outputs(model: &Path, npu: &Path, seed: &str, dir: &Path) {
+    let (a, b) = (dir.join("run"), dir.join("sim"));
+    let r = npuc(&["run", model.to_str().unwrap(), "--seed", seed, "--threads", "1", "-o", a.to_str().unwrap()]);
+    assert!(r.status.success(), "{}", stderr(&r));
+    let s = npuc(&["sim", npu.to_str().unwrap(), "--seed", seed, "-o", b.to_str().unwrap()]);
+    assert!(s.status.success(), "{}", stderr(&s));
+    let mut run_files: Vec<PathBuf> = std::fs::read_dir(&a).unwrap().map(|e| e.unwrap().path()).collect();
+    run_files.sort();
+    assert!(!run_files.is_empty());
+    for (i, f) in run_files.iter().enumerate() {
+        let sim = std::fs::read(b.join(format!("{i}.npy"))).unwrap();
+        assert!(std::fs::read(f).unwrap() == sim, "{}: output {i} differs between run and sim", npu.display());
+    }
+    std::fs::remove_dir_all(a).unwrap();
+    std::fs::remove_dir_all(b).unwrap();
+}
+
 /// Lowers a fixture for a target and writes its artifact into `dir`.
 fn artifact_of(name: &str, target: &str, dir: &Path) -> PathBuf {
     let g = npuc_tflite::import_file(&fixture(name)).unwrap().main().unwrap().clone();
@@ -41,6 +60,7 @@ fn sim_prints_what_run_prints_for_the_same_seed() {
         let values = |t: String| t.lines().map(|l| l.split_once("': ").map(|x| x.1.to_string())).collect::<Vec<_>>();
         assert_eq!(values(stdout(&s)), values(stdout(&r)), "{name}: sim and run disagree");
         assert!(!stdout(&s).is_empty());
+        same_outputs(&fixture(name), &npu, "5", dir.path());
     }
 }
 
@@ -105,5 +125,30 @@ fn corrupted_or_truncated_artifacts_are_one_line_errors() {
             assert!(err.contains(want), "{cmd} {file}: {err}");
             assert!(!err.contains("panicked"), "{err}");
         }
+    }
+}
+
+/// 16x8 models (int16 activations, int8 weights, int64 bias) lower too (weights reordered for
+/// 16-bit IFMs), and the simulator's outputs are `npuc run`'s, byte for byte.
+#[test]
+fn sixteen_by_eight_models_simulate_like_run() {
+    let dir = tempfile::tempdir().unwrap();
+    for name in ["ds_cnn", "resnet8"] {
+        let q = dir.path().join(format!("{name}_16x8.tflite"));
+        let f32 = fixture(&format!("{name}_f32.tflite"));
+        let o = npuc(&[
+            "opt",
+            f32.to_str().unwrap(),
+            "--passes=canonicalize,quantize{activations=int16}",
+            "-o",
+            q.to_str().unwrap(),
+        ]);
+        assert!(o.status.success(), "{}", stderr(&o));
+        let g = npuc_tflite::import_file(&q).unwrap().main().unwrap().clone();
+        let p = lower(&g, &Target::builtin("ethos-u55-128").unwrap(), &LowerOptions::default()).unwrap();
+        assert!(p.npu_ops() > 0 && p.weights.len() > 0, "{name}: nothing lowered to the NPU");
+        let npu = dir.path().join(format!("{name}_16x8.npu"));
+        artifact::write_file(&npu, &p).unwrap();
+        same_outputs(&q, &npu, "9", dir.path());
     }
 }
