@@ -146,7 +146,7 @@ fn sixteen_by_eight_models_simulate_like_run() {
         assert!(o.status.success(), "{}", stderr(&o));
         let g = npuc_tflite::import_file(&q).unwrap().main().unwrap().clone();
         let p = lower(&g, &Target::builtin("ethos-u55-128").unwrap(), &LowerOptions::default()).unwrap();
-        assert!(p.npu_ops() > 0 && p.weights.len() > 0, "{name}: nothing lowered to the NPU");
+        assert!(p.npu_ops() > 0 && !p.weights.is_empty(), "{name}: nothing lowered to the NPU");
         let npu = dir.path().join(format!("{name}_16x8.npu"));
         artifact::write_file(&npu, &p).unwrap();
         same_outputs(&q, &npu, "9", dir.path());
