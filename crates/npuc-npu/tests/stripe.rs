@@ -66,3 +66,44 @@ fn flash_only_targets_refuse_oversized_feature_maps() {
     assert!(matches!(e, LowerError::SramOverflow { available: 16384, .. }), "{e}");
     assert!(e.to_string().contains("only flash"), "{e}");
 }
+
+/// The SESR fixture with its input resized (every result shape re-inferred; the
+/// quantization is unchanged, as the network is fully convolutional).
+fn sesr_at(h: usize, w: usize) -> Graph {
+    let mut g = fixture("sesr_m5_x2_int8.tflite");
+    let x = g.inputs[0];
+    g.value_mut(x).ty.shape = vec![1, h, w, 1];
+    for id in g.topo_order().expect("order") {
+        let types = npuc_ir::infer_output_types(&g, id).expect("shapes");
+        for (v, ty) in g.op(id).outputs.clone().into_iter().zip(types) {
+            g.value_mut(v).ty = ty;
+        }
+    }
+    g
+}
+
+/// On the real ethos-u65-256 (384 KiB of SRAM), SESR at 128x128 needs more than the SRAM
+/// and runs in stripes, bit-exact.
+#[test]
+fn sesr_128_on_ethos_u65_256_stripes_and_is_bit_exact() {
+    let g = sesr_at(128, 128);
+    let t = Target::builtin("ethos-u65-256").expect("target");
+    let p = lower(&g, &t, &LowerOptions::default()).expect("lower");
+    assert!(p.memory.dram_bytes > t.memory.sram.size_bytes && p.memory.sram_bytes <= t.memory.sram.size_bytes);
+    let inputs = random_inputs(&g, 5);
+    let want = Interpreter::new(&g, &Options { threads: 1 }).expect("interp").run(inputs.clone()).expect("run");
+    assert!(simulate(&p, &inputs).expect("sim") == want, "striped SESR 128x128 differs from the interpreter");
+}
+
+/// SESR at a 1080p input lowers on ethos-u65-256 within its SRAM, and is refused on the
+/// flash-only ethos-u55-128, whose 4 MiB cannot hold one 16-channel 1080p feature map.
+#[test]
+fn sesr_1080p_lowers_in_stripes_within_the_u65_sram() {
+    let g = sesr_at(1080, 1920);
+    let t = Target::builtin("ethos-u65-256").expect("target");
+    let p = lower(&g, &t, &LowerOptions::default()).expect("lower");
+    assert!(p.memory.sram_bytes <= t.memory.sram.size_bytes, "stripes use {} bytes", p.memory.sram_bytes);
+    assert!(p.memory.dram_bytes >= 1080 * 1920 * 16, "DRAM holds the feature maps: {}", p.memory.dram_bytes);
+    let u55 = Target::builtin("ethos-u55-128").expect("target");
+    assert!(matches!(lower(&g, &u55, &LowerOptions::default()), Err(LowerError::SramOverflow { .. })));
+}
