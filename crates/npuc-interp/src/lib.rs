@@ -25,5 +25,7 @@ pub use kernels::quant::fixed_point::{mean_multiplier, quantize_multiplier, Quan
 pub use kernels::quant::lut::bilinear_taps_q10;
 /// The exponential table of 8-bit softmax, for back ends that must run its arithmetic.
 pub use kernels::quant::lut::softmax_8bit_exp_table;
+/// TFLite's fixed-point primitives, for back ends that must requantize exactly as the kernels do.
+pub use kernels::quant::fixed_point;
 pub use random::{random_inputs, random_tensor};
 pub use tensor::{Data, Tensor};

@@ -1,20 +1,28 @@
 //! npuc's NPU back end.
 //!
-//! This crate turns an optimized, quantized graph into what an NPU executes. For now it holds
-//! [`codec`], the encoder and decoder of the Arm Ethos-U55/U65 compressed weight stream,
-//! interoperable with Vela's `ethosu.mlw_codec`; [`reorder`], the weight traversal order
-//! with its zero padding and the per-channel scale/bias record; [`plan`], the memory
-//! planner (liveness-based offsets in the SRAM arena with reshape aliasing, flash offsets of
-//! the constants); [`partition`], the NPU/CPU split of a graph for a target with a
-//! reason per CPU op; [`block`], the OFM block configuration search; and [`perf`], the
-//! performance model (cycles by component, bytes per memory level, energy) calibrated
-//! against Arm's Vela, also a stage-table cost provider. Scheduling, the artifact and the
-//! simulator arrive in later steps. It
-//! is not a TFLite reader (see `npuc-tflite`) nor an interpreter.
+//! This crate turns an optimized, quantized graph into what an NPU executes: [`partition`]
+//! decides NPU or CPU per op with a reason; [`plan`] places every activation in the SRAM
+//! arena (liveness, reshape aliasing) and the constants in flash; [`reorder`] and [`codec`]
+//! produce the Arm Ethos-U55/U65 compressed weight stream (interoperable with Vela's
+//! `ethosu.mlw_codec`) and the per-channel scale/bias records; [`lower`] ties these into an
+//! [`program::NpuProgram`] (command stream, weights, records, tables, memory map, I/O
+//! descriptors, CPU fallback as embedded TFLite); [`artifact`] writes and reads it as a
+//! checksummed `.npu` file (docs/artifact-format.md); [`sim`] executes a program from its
+//! own bytes, bit-exact with the reference interpreter; [`block`] searches the OFM block
+//! configuration per op and [`perf`] is the cycle, memory and energy model calibrated
+//! against Arm's Vela (also a stage-table cost provider). It is not a TFLite reader (see
+//! `npuc-tflite`), nor an interpreter of graphs.
 
+pub mod artifact;
 pub mod block;
 pub mod codec;
+mod exec;
+pub mod lower;
+pub mod mac;
 pub mod partition;
 pub mod perf;
 pub mod plan;
+pub mod program;
 pub mod reorder;
+pub mod schedule;
+pub mod sim;

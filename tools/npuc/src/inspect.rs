@@ -247,3 +247,140 @@ impl Report {
         s
     }
 }
+
+/// `npuc inspect model.npu`: the artifact's report (its metadata at the top level, so the
+/// performance figures appear beside the memory ones), sections, I/O and command stream.
+pub fn npu(path: &std::path::Path, json: bool) -> Result<String, crate::error::DriverError> {
+    use npuc_npu::artifact;
+    use npuc_npu::program::{Command, TensorRef};
+    use std::fmt::Write as _;
+
+    let file = path.display().to_string();
+    let bytes =
+        std::fs::read(path).map_err(|e| crate::error::DriverError::input(&file, format!("cannot read: {e}")))?;
+    let p = artifact::read(&bytes).map_err(|e| crate::error::DriverError::input(&file, e.to_string()))?;
+    let sections: Vec<(&str, u64)> = artifact::section_sizes(&p);
+    let desc = |t: &TensorRef| {
+        let shape = t.shape.iter().map(|d| d.to_string()).collect::<Vec<_>>().join("x");
+        let q = t.quant.as_ref().and_then(|q| Some((q.scale.first()?, q.zero_point.first()?)));
+        let q = q.map(|(s, z)| format!(" scale {s} zp {z}")).unwrap_or_default();
+        format!("{}[{shape}] {}@{}{q}", t.dtype, t.region.name(), t.offset)
+    };
+    if json {
+        let mut top = serde_json::Map::new();
+        for (k, v) in &p.metadata {
+            top.insert(k.clone(), v.clone());
+        }
+        top.insert("format_version".into(), artifact::VERSION.into());
+        top.insert("file_bytes".into(), (bytes.len() as u64).into());
+        top.insert("commands".into(), p.commands.len().into());
+        top.insert("weight_streams".into(), p.weights.len().into());
+        top.insert("luts".into(), p.luts.len().into());
+        let secs: serde_json::Map<String, serde_json::Value> =
+            sections.iter().map(|(n, b)| (n.to_string(), (*b).into())).collect();
+        top.insert("sections".into(), secs.into());
+        let io = |l: &[npuc_npu::program::IoDesc]| -> serde_json::Value {
+            l.iter().map(|d| serde_json::json!({"name": d.name, "tensor": desc(&d.tensor)})).collect()
+        };
+        top.insert("inputs".into(), io(&p.inputs));
+        top.insert("outputs".into(), io(&p.outputs));
+        return serde_json::to_string_pretty(&top)
+            .map(|s| s + "\n")
+            .map_err(|e| crate::error::DriverError::internal(e.to_string()));
+    }
+    let meta = |k: &str| match p.metadata.get(k) {
+        None | Some(serde_json::Value::Null) => "-".to_string(),
+        Some(v) => v.to_string(),
+    };
+    let mut s = String::new();
+    let _ = writeln!(s, "{file}: npuc artifact v{} for {}, {} bytes", artifact::VERSION, p.target, bytes.len());
+    let _ = writeln!(s, "  compiler {}  pipeline {}", meta("compiler"), meta("pipeline"));
+    let _ = writeln!(
+        s,
+        "  {} NPU ops, {} CPU ops in {} segments, {} commands",
+        meta("npu_ops"),
+        meta("cpu_ops"),
+        meta("cpu_segments"),
+        p.commands.len()
+    );
+    let _ = writeln!(
+        s,
+        "  memory: SRAM {} bytes, DRAM {} bytes, flash {} bytes (encoded weights {} bytes in {} streams)",
+        p.memory.sram_bytes,
+        p.memory.dram_bytes,
+        p.flash_bytes(),
+        p.encoded_weight_bytes(),
+        p.weights.len()
+    );
+    if p.metadata.get("cycles").is_none_or(serde_json::Value::is_null) {
+        let _ = writeln!(s, "  performance: not estimated (no cycle model has filled this artifact's report)");
+    } else {
+        let _ = writeln!(
+            s,
+            "  performance: {} cycles, {} us, {} uJ",
+            meta("cycles"),
+            meta("latency_us"),
+            meta("energy_uj")
+        );
+    }
+    for d in &p.inputs {
+        let _ = writeln!(s, "  input  '{}': {}", d.name, desc(&d.tensor));
+    }
+    for d in &p.outputs {
+        let _ = writeln!(s, "  output '{}': {}", d.name, desc(&d.tensor));
+    }
+    let _ = writeln!(s, "  sections:");
+    for (n, b) in &sections {
+        let _ = writeln!(s, "    {n:<12} {b} bytes");
+    }
+    let _ = writeln!(s, "  commands:");
+    for (i, c) in p.commands.iter().enumerate() {
+        let line = match c {
+            Command::Npu(n) => {
+                let mut l = format!("npu {} '{}'", n.op.name(), n.name);
+                if let Some(Some(t)) = n.operands.first() {
+                    let _ = write!(l, " ifm {}", desc(t));
+                }
+                if let Some(Some(t)) = n.operands.get(1) {
+                    let _ = write!(l, " ifm2 {}", desc(t));
+                }
+                if n.stripe.0 > 0 || n.pad.is_some() {
+                    let _ = write!(l, " rows {}..{}", n.stripe.0, n.stripe.1);
+                }
+                if let Some(t) = n.outputs.first() {
+                    let _ = write!(l, " -> ofm {}", desc(t));
+                }
+                if let Some(w) = &n.weights {
+                    let len = p.weights.get(w.stream as usize).map_or(0, Vec::len);
+                    let _ = write!(l, " weights #{} ({len} bytes)", w.stream);
+                }
+                if let Some(t) = n.lut {
+                    let _ = write!(l, " lut #{t}");
+                }
+                l
+            }
+            Command::Dma { src_region, src, dst_region, dst, len } => {
+                format!("dma {len} bytes {}@{src} -> {}@{dst}", src_region.name(), dst_region.name())
+            }
+            Command::Cpu(c) => {
+                format!("cpu subgraph #{} ({} inputs, {} outputs)", c.subgraph, c.inputs.len(), c.outputs.len())
+            }
+        };
+        let _ = writeln!(s, "    {i:>4} {line}");
+    }
+    if let Some(serde_json::Value::Array(reasons)) = p.metadata.get("cpu_reasons") {
+        if !reasons.is_empty() {
+            let _ = writeln!(s, "  cpu fallback:");
+        }
+        for r in reasons {
+            let _ = writeln!(
+                s,
+                "    #{} {}: {}",
+                r["index"],
+                r["op"].as_str().unwrap_or("?"),
+                r["reason"].as_str().unwrap_or("?")
+            );
+        }
+    }
+    Ok(s)
+}

@@ -12,6 +12,7 @@ mod model_io;
 mod opt;
 mod passes;
 mod run;
+mod sim;
 mod targets;
 mod zoo;
 
@@ -75,6 +76,21 @@ enum Command {
         /// Worker threads (0 = one per core).
         #[arg(long, default_value_t = 0)]
         threads: usize,
+    },
+    /// Run a .npu artifact on the functional simulator and summarize its outputs.
+    Sim {
+        /// The artifact (.npu).
+        model: PathBuf,
+        /// An input as NAME=FILE.npy (NAME: tensor name or index); inputs not given are
+        /// random from --seed, as in `npuc run`.
+        #[arg(long = "input", value_name = "NAME=FILE")]
+        inputs: Vec<String>,
+        /// Seed of the random inputs.
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+        /// Write each output as <index>.npy into this directory.
+        #[arg(short, long, value_name = "DIR")]
+        output: Option<PathBuf>,
     },
     /// Compile a model: run the default pipeline (or --passes) with the verifier after every
     /// pass, write the optimized model and print the stage table and a summary.
@@ -160,6 +176,10 @@ impl From<Emit> for Format {
 fn run(cli: Cli) -> Result<(), DriverError> {
     match cli.command {
         Command::Inspect { model, json, tensors } => {
+            if model.extension().is_some_and(|e| e == "npu") {
+                print!("{}", inspect::npu(&model, json)?);
+                return Ok(());
+            }
             let m = model_io::load(&model)?;
             let report = inspect::Report::new(&m);
             if json {
@@ -217,6 +237,10 @@ fn run(cli: Cli) -> Result<(), DriverError> {
             stage_table,
             json,
         }),
+        Command::Sim { model, inputs, seed, output } => {
+            print!("{}", sim::sim(&sim::SimArgs { model, inputs, seed, out_dir: output })?);
+            Ok(())
+        }
         Command::Compile(args) => compile::compile(args),
         Command::Zoo(args) => zoo::zoo(args),
         Command::Targets(args) => targets::targets(args),
