@@ -119,6 +119,15 @@ fn classify(op: &Op, act: ActType) -> Result<Kind, String> {
         Op::Densify => return Err("it densifies a non-constant tensor".into()),
         Op::Quantize | Op::Dequantize => return Err("the graph is already (partly) quantized".into()),
         Op::Opaque(_) => return Err("it is opaque (custom or control flow): npuc cannot calibrate it".into()),
+        Op::ReduceProd { .. }
+        | Op::Greater
+        | Op::GreaterEqual
+        | Op::Less
+        | Op::LessEqual
+        | Op::Equal
+        | Op::NotEqual
+        | Op::If { .. }
+        | Op::While { .. } => return Err("it stays float (control flow, comparison or product)".into()),
     })
 }
 
