@@ -18,6 +18,6 @@ pub mod sparse;
 pub mod tensor;
 
 pub use error::{InterpError, KernelError};
-pub use interpreter::{Interpreter, Observer, Options};
+pub use interpreter::{Interpreter, Observer, Options, DEFAULT_WHILE_LIMIT};
 pub use random::{random_inputs, random_tensor};
 pub use tensor::{Data, Tensor};
