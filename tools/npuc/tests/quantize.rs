@@ -112,7 +112,9 @@ fn quantized_outputs_stay_close_to_float() {
     // SQNR of the dequantized output against the float model on the numerics check's
     // inputs (uniform in [-1, 1], like the synthetic calibration data).
     let tmp = tempfile::tempdir().unwrap();
-    for (name, min_db) in [("ds_cnn", 30.0), ("resnet8", 28.0), ("sesr_m5_x2", 25.0), ("zoo_d", 35.0)] {
+    // zoo_c: IF/WHILE and their graphs stay float, DEQUANTIZE/QUANTIZE around them.
+    for (name, min_db) in [("ds_cnn", 30.0), ("resnet8", 28.0), ("sesr_m5_x2", 25.0), ("zoo_d", 35.0), ("zoo_c", 30.0)]
+    {
         let out = tmp.path().join(format!("{name}.tflite"));
         let o = npuc(&[
             "opt",
@@ -131,13 +133,43 @@ fn quantized_outputs_stay_close_to_float() {
 }
 
 #[test]
-fn unquantizable_fixture_names_the_op() {
-    // zoo_c has control flow (IF/WHILE): opaque to the interpreter, so not calibrated.
+fn unquantizable_op_is_named() {
+    // A custom op cannot be calibrated (the interpreter has no kernel for it).
     let tmp = tempfile::tempdir().unwrap();
+    let nir = tmp.path().join("custom.nir");
+    std::fs::write(
+        &nir,
+        "graph @main(%arg0: tensor<2xf32>) {\n  %0 = opaque \"MY_CUSTOM\"(%arg0) : tensor<2xf32>\n  return %0\n}\n",
+    )
+    .unwrap();
     let out = tmp.path().join("x.tflite");
-    let o = npuc(&["opt", &fixture("zoo_c_f32.tflite"), "--passes=canonicalize,quantize", "-o", out.to_str().unwrap()]);
-    assert!(!o.status.success(), "zoo_c was quantized");
-    assert!(stderr(&o).contains("is opaque"), "zoo_c: {}", stderr(&o));
+    let o = npuc(&["opt", nir.to_str().unwrap(), "--passes=quantize", "-o", out.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("op #0 'MY_CUSTOM' cannot be quantized: it is opaque"), "{}", stderr(&o));
+}
+
+#[test]
+fn control_flow_stays_float_between_quantize_and_dequantize() {
+    // Like the TF converter: int8 input and output, the IF/WHILE (and the graphs they
+    // call) float, a DEQUANTIZE before the IF and a QUANTIZE after the WHILE; the result
+    // runs in LiteRT and agrees with npuc bit for bit.
+    let tmp = tempfile::tempdir().unwrap();
+    let q = quantize("zoo_c_f32.tflite", "canonicalize,quantize", tmp.path());
+    let m = npuc_tflite::import_file(&q).unwrap();
+    let g = &m.graphs[0];
+    assert_eq!(output_dtypes(&q), vec!["i8".to_string()]);
+    assert_eq!(g.value(g.inputs[0]).ty.dtype.to_string(), "i8");
+    let ops: Vec<&str> = g.topo_order().unwrap().into_iter().map(|id| g.op(id).op.mnemonic()).collect();
+    let at = |name: &str| ops.iter().position(|o| *o == name).unwrap_or_else(|| panic!("no {name} in {ops:?}"));
+    assert!(at("dequantize") < at("if") && at("while") < at("quantize"), "{ops:?}");
+    for callee in &m.graphs[1..] {
+        for id in callee.op_ids() {
+            let o = callee.op(id);
+            assert!(o.outputs.iter().all(|&v| callee.value(v).ty.quant.is_none()), "{}: quantized", callee.name);
+        }
+    }
+    let diffs = compare_with_litert(&q, "ref", 3);
+    assert!(diffs.is_empty(), "{diffs:?}");
 }
 
 #[test]
