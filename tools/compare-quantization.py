@@ -10,7 +10,9 @@ For every float fixture tools/fixtures/models/<name>_f32.tflite this script
      (the fixture's own recipe, e.g. EXPERIMENTAL_SPARSITY for zoo_d/zoo_e, is kept);
   2. runs `npuc opt <name>_f32.tflite --passes='canonicalize,quantize{calibration=DIR,...}'`
      on the committed float file with the SAME calibration samples written as .npy
-     (npuc's default io=int8, so both sides have int8 inputs and outputs);
+     (npuc's default io=int8, so both sides have int8 inputs and outputs); npuc calibrates
+     at the model's static input shapes, so a sample longer along a dimension the model
+     declares dynamic (zoo_c's sequence) is given to npuc as one sample per step;
   3. runs the committed float model, the converter's int8 model and npuc's int8 model on a
      different, seeded evaluation set in one runtime (LiteRT's `ai_edge_litert` interpreter
      from the oracle venv .venv, builtin kernels without delegates by default), quantizes
@@ -437,7 +439,7 @@ def run_npuc(npuc, fixture, float_path, calib_dir, out, args):
     err = [l for l in r.stderr.splitlines() if l.startswith("error:")]
     why = one_line(err[0] if err else (r.stderr.strip().splitlines() or ["(no message)"])[-1])
     # npuc exits 2 on input it rejects, e.g. "pass 'quantize' cannot handle graph" for an
-    # op it cannot quantize (control flow, ...): the fixture is skipped with that reason. A
+    # op it cannot quantize (a custom op, ...): the fixture is skipped with that reason. A
     # usage error (--passes) or a calibration-data complaint is this script's fault, and
     # exit 1 npuc's: both are errors.
     declined = r.returncode == 2 and "--passes" not in why and "calibration" not in why
