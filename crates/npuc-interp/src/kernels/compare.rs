@@ -240,14 +240,29 @@ mod tests {
         let x: Vec<i32> = (1..=12).collect();
         let (red, shape) = reduced_shape(&[2, 3, 2], &[1], false).unwrap();
         assert_eq!(shape, [2, 2]);
-        assert_eq!(
-            product(&x, &[2, 3, 2], &red, 1, i32::wrapping_mul),
-            [1 * 3 * 5, 2 * 4 * 6, 7 * 9 * 11, 8 * 10 * 12]
-        );
+        assert_eq!(product(&x, &[2, 3, 2], &red, 1, i32::wrapping_mul), [3 * 5, 2 * 4 * 6, 7 * 9 * 11, 8 * 10 * 12]);
         let (red, shape) = reduced_shape(&[2, 3, 2], &[0, -1, 1], true).unwrap();
         assert_eq!(shape, [1, 1, 1]);
         assert_eq!(product(&x, &[2, 3, 2], &red, 1, i32::wrapping_mul), [479001600]);
         let (_, shape) = reduced_shape(&[], &[0], false).unwrap();
         assert!(shape.is_empty());
+    }
+
+    #[test]
+    fn quantized_operands_compare_by_real_value() {
+        use crate::kernels::movement::testutil::{i8s, OpTest};
+        use npuc_ir::{Quantization, TensorType};
+        // Reals 1, 2, 3 against 1.5, 1.5, 3.5: the raw integers (10 > 6) would say otherwise.
+        let run = |op: Op| {
+            OpTest::new()
+                .input_q(i8s(&[3], &[10, 20, 30]), Some(Quantization::per_tensor(0.1, 0)))
+                .input_q(i8s(&[3], &[6, 6, 14]), Some(Quantization::per_tensor(0.25, 0)))
+                .run_with(op, vec![TensorType::new(DType::Bool, vec![3])])
+                .unwrap()
+                .remove(0)
+                .data
+        };
+        assert_eq!(run(Op::Greater), Data::Bool(vec![false, true, false]));
+        assert_eq!(run(Op::LessEqual), Data::Bool(vec![true, false, true]));
     }
 }
