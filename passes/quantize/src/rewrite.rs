@@ -825,14 +825,9 @@ pub fn quantize_graph_in(
         }
     }
 
-    // Op attributes and versions (float ops, and integer arithmetic that touches no
-    // quantized value, keep theirs).
-    let quantized_values: std::collections::HashSet<ValueId> = act_values.iter().copied().collect();
+    // Op attributes and versions (float ops keep theirs).
     for (&id, &k) in order.iter().zip(&kinds) {
-        let o = g.op(id);
-        let touches = o.inputs.iter().flatten().chain(&o.outputs).any(|v| quantized_values.contains(v))
-            || o.inputs.iter().flatten().any(|v| const_copies.values().any(|c| c == v));
-        if k == Kind::Float || !touches {
+        if k == Kind::Float {
             continue;
         }
         if cfg.act == ActType::Int16 {
