@@ -10,7 +10,9 @@ For every float fixture tools/fixtures/models/<name>_f32.tflite this script
      (the fixture's own recipe, e.g. EXPERIMENTAL_SPARSITY for zoo_d/zoo_e, is kept);
   2. runs `npuc opt <name>_f32.tflite --passes='canonicalize,quantize{calibration=DIR,...}'`
      on the committed float file with the SAME calibration samples written as .npy
-     (npuc's default io=int8, so both sides have int8 inputs and outputs);
+     (npuc's default io=int8, so both sides have int8 inputs and outputs); npuc calibrates
+     at the model's static input shapes, so a sample longer along a dimension the model
+     declares dynamic (zoo_c's sequence) is given to npuc as one sample per step;
   3. runs the committed float model, the converter's int8 model and npuc's int8 model on a
      different, seeded evaluation set in one runtime (LiteRT's `ai_edge_litert` interpreter
      from the oracle venv .venv, builtin kernels without delegates by default), quantizes
@@ -319,6 +321,44 @@ def signature_tensor_names(mf, path):
     return out
 
 
+def static_input_shapes(mf, path):
+    """{tensor name: static shape} of the inputs of a .tflite's main subgraph."""
+    buf = Path(path).read_bytes()
+    sg = mf.tfl_schema.Model.GetRootAsModel(buf, 0).Subgraphs(0)
+    out = {}
+    for i in range(sg.InputsLength()):
+        t = sg.Tensors(sg.Inputs(i))
+        out[t.Name().decode()] = tuple(int(d) for d in t.ShapeAsNumpy()) if t.ShapeLength() else ()
+    return out
+
+
+def at_static_shapes(samples, shapes):
+    """npuc calibrates at a model's static input shapes. A sample longer than the static
+    shape along dimensions the model declares dynamic (zoo_c's sequence: static 1, signature
+    -1) becomes one sample per step along them, the other inputs repeated: the same values,
+    in pieces of the static shape. Samples that already fit are kept as they are."""
+    out = []
+    for sample in samples:
+        pieces = [list(sample)]
+        for k, x in enumerate(sample):
+            want = shapes[k]
+            if want is None or tuple(x.shape) == tuple(want):
+                continue
+            if len(want) != x.ndim or any(w not in (1, d) for w, d in zip(want, x.shape)):
+                raise ValueError(f"sample input {k} has shape {list(x.shape)}, the model {list(want)}")
+            idx = [range(d) if w == 1 and d != 1 else [slice(None)] for w, d in zip(want, x.shape)]
+            split = []
+            for p in pieces:
+                for sel in np.ndindex(*[len(r) if isinstance(r, range) else 1 for r in idx]):
+                    key = tuple(slice(i, i + 1) if isinstance(r, range) else slice(None) for i, r in zip(sel, idx))
+                    q = list(p)
+                    q[k] = x[key]
+                    split.append(q)
+            pieces = split
+        out.extend(pieces)
+    return out
+
+
 def write_samples(samples, folder, input_names, tensor_names):
     """Writes one .npy per sample; with several inputs one sub-folder per input, named by
     the input's tensor name (npuc's calibration layout). Returns per-sample path lists."""
@@ -399,7 +439,7 @@ def run_npuc(npuc, fixture, float_path, calib_dir, out, args):
     err = [l for l in r.stderr.splitlines() if l.startswith("error:")]
     why = one_line(err[0] if err else (r.stderr.strip().splitlines() or ["(no message)"])[-1])
     # npuc exits 2 on input it rejects, e.g. "pass 'quantize' cannot handle graph" for an
-    # op it cannot quantize (control flow, ...): the fixture is skipped with that reason. A
+    # op it cannot quantize (a custom op, ...): the fixture is skipped with that reason. A
     # usage error (--passes) or a calibration-data complaint is this script's fault, and
     # exit 1 npuc's: both are errors.
     declined = r.returncode == 2 and "--passes" not in why and "calibration" not in why
@@ -574,7 +614,15 @@ def prepare(mf, tf, spec, fdir, args, npuc, npuc_why, row):
         src_tmp.cleanup()
 
     calib_dir = fdir / "calibration"
-    write_samples(calib, calib_dir, input_names or ["input"], tensor_names)
+    statics = static_input_shapes(mf, float_path)
+    names = input_names or ["input"]
+    wanted = [statics.get(tensor_names.get(n, n)) if len(names) > 1 else next(iter(statics.values()), None)
+              for n in names]
+    try:
+        npuc_calib = at_static_shapes(calib, wanted)
+    except ValueError as e:
+        raise StepError(name, "calibration samples", str(e)) from None
+    write_samples(npuc_calib, calib_dir, names, tensor_names)
     eval_paths = write_samples(evals, fdir / "eval", input_names or ["input"], tensor_names)
     if npuc is None:
         row["npuc"]["skipped"] = npuc_why

@@ -6,6 +6,10 @@
 //! on it: passes prove they kept what a model computes, quantization calibrates through its
 //! [`Observer`] hook, and the NPU simulator is checked against it.
 //!
+//! Control flow (IF, WHILE) runs the module's other graphs: prepare such a graph with
+//! [`Interpreter::for_module`], which checks the calls and bounds every WHILE loop
+//! ([`Interpreter::with_while_limit`], default [`DEFAULT_WHILE_LIMIT`] iterations).
+//!
 //! It is not an optimizing runtime and knows nothing of targets; opaque operators are
 //! rejected with their name and position rather than guessed at.
 
@@ -18,7 +22,7 @@ pub mod sparse;
 pub mod tensor;
 
 pub use error::{InterpError, KernelError};
-pub use interpreter::{Interpreter, Observer, Options};
+pub use interpreter::{Interpreter, Observer, Options, DEFAULT_WHILE_LIMIT};
 /// TFLite's multiplier encoding, for back ends that must requantize exactly as the kernels do.
 pub use kernels::quant::fixed_point::{mean_multiplier, quantize_multiplier, QuantizedMultiplier};
 /// Source taps of int8/int16 bilinear resize, for back ends that must resize exactly as it does.

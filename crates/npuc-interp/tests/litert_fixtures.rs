@@ -9,6 +9,7 @@
 //! for information: they are not the reference and differ from it on some ops. Float
 //! models must agree within 1e-5 of each output's range with the reference kernels; the
 //! difference to LiteRT's default (XNNPACK) kernels is reported too. Run with `--nocapture` to see the table.
+//! Models with control flow (zoo_c: IF and WHILE) run through `Interpreter::for_module`.
 
 mod common;
 
@@ -16,9 +17,6 @@ use std::path::{Path, PathBuf};
 
 use bytes::Bytes;
 use npuc_interp::{npy, Interpreter, Options, Tensor};
-
-/// Models whose main graph needs control flow (IF/WHILE), which npuc keeps opaque.
-const CONTROL_FLOW: &[&str] = &["zoo_c_f16", "zoo_c_f32", "zoo_c_int8"];
 
 const SEEDS: usize = 10;
 
@@ -84,7 +82,8 @@ fn compare(model: &Path, seeds: &[PathBuf]) -> Agreement {
 fn compare_outputs(model: &Path, seeds: &[PathBuf], judged: &dyn Fn(usize) -> bool) -> Agreement {
     let m = npuc_tflite::import(Bytes::from(std::fs::read(model).unwrap())).unwrap();
     let g = &m.graphs[0];
-    let interp = Interpreter::new(g, &Options { threads: 1 }).unwrap_or_else(|e| panic!("{}: {e}", model.display()));
+    let interp =
+        Interpreter::for_module(&m, 0, &Options { threads: 1 }).unwrap_or_else(|e| panic!("{}: {e}", model.display()));
     let mut agreement = Agreement { max_rel: 0.0, bit_exact: true };
     for dir in seeds {
         let inputs: Vec<Tensor> =
@@ -126,7 +125,7 @@ fn is_int(name: &str) -> bool {
 fn int8_fixtures_are_bit_exact_against_litert() {
     let tmp = tempfile::tempdir().unwrap();
     let mut failures = Vec::new();
-    for model in fixtures().into_iter().filter(|p| is_int(&stem(p)) && !CONTROL_FLOW.contains(&stem(p).as_str())) {
+    for model in fixtures().into_iter().filter(|p| is_int(&stem(p))) {
         let name = stem(&model);
         let (judge, seeds) = match oracle(&model, "ref", &tmp.path().join(format!("{name}-ref"))) {
             Some(s) => ("ref", s),
@@ -162,7 +161,7 @@ fn int8_fixtures_are_bit_exact_against_litert() {
 fn float_fixtures_agree_with_litert_within_1e5_of_range() {
     let tmp = tempfile::tempdir().unwrap();
     let mut failures = Vec::new();
-    for model in fixtures().into_iter().filter(|p| !is_int(&stem(p)) && !CONTROL_FLOW.contains(&stem(p).as_str())) {
+    for model in fixtures().into_iter().filter(|p| !is_int(&stem(p))) {
         let name = stem(&model);
         let reference =
             oracle(&model, "ref", &tmp.path().join(format!("{name}-ref"))).expect("ref resolver runs float models");
@@ -177,17 +176,30 @@ fn float_fixtures_agree_with_litert_within_1e5_of_range() {
     assert!(failures.is_empty(), "float outputs differ:\n{}", failures.join("\n"));
 }
 
+/// A graph with IF/WHILE needs its module; on its own it is refused, naming the op.
 #[test]
-fn control_flow_fixtures_are_rejected_by_op_name() {
-    for name in CONTROL_FLOW {
+fn control_flow_needs_the_module() {
+    for name in ["zoo_c_f16", "zoo_c_f32", "zoo_c_int8"] {
         let p = common::repo().join(format!("tools/fixtures/models/{name}.tflite"));
         let m = npuc_tflite::import(Bytes::from(std::fs::read(&p).unwrap())).unwrap();
-        let e = Interpreter::new(&m.graphs[0], &Options::default()).err().expect("control flow is not executable");
+        let e = Interpreter::new(&m.graphs[0], &Options::default()).err().expect("IF needs the module");
         let msg = e.to_string();
-        assert!(
-            msg.contains("op #")
-                && (msg.contains("WHILE") || msg.contains("IF") || msg.contains("GREATER") || msg.contains("LESS")),
-            "{msg}"
-        );
+        assert!(msg.contains("(if): calls other graphs of the module"), "{name}: {msg}");
     }
+}
+
+/// zoo_c loops `min(max(steps, 0), 8)` times: a WHILE limit below that stops the run with
+/// an error naming the op, a limit at it does not.
+#[test]
+fn while_limit_stops_a_long_loop() {
+    let p = common::repo().join("tools/fixtures/models/zoo_c_f32.tflite");
+    let m = npuc_tflite::import(Bytes::from(std::fs::read(&p).unwrap())).unwrap();
+    let g = &m.graphs[0];
+    let seq = Tensor::new(g.value(g.inputs[0]).ty.shape.clone(), npuc_interp::Data::F32(vec![0.25; 8])).unwrap();
+    let steps = Tensor::new(vec![], npuc_interp::Data::I32(vec![5])).unwrap();
+    let it = Interpreter::for_module(&m, 0, &Options { threads: 1 }).unwrap().with_while_limit(4);
+    let e = it.run(vec![seq.clone(), steps.clone()]).unwrap_err().to_string();
+    assert_eq!(e, "op #5 (while): the loop did not finish within 4 iterations (the interpreter's WHILE limit)");
+    let it = Interpreter::for_module(&m, 0, &Options { threads: 1 }).unwrap().with_while_limit(5);
+    assert_eq!(it.run(vec![seq, steps]).unwrap()[0].shape, [1, 1, 8]);
 }

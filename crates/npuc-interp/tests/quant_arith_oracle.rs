@@ -1148,3 +1148,38 @@ fn fixture_models_cut_to_this_group_are_bit_exact() {
 fn whole_fixture_models_are_bit_exact() {
     run_cases(full_fixture_cases());
 }
+
+/// Comparisons of quantized operands with different parameters (comparisons.cc rescales
+/// both sides), broadcasting, and REDUCE_PROD on i32 (shape arithmetic in converted
+/// models), against BUILTIN_REF.
+#[test]
+fn comparisons_and_reduce_prod_are_bit_exact() {
+    let mut cases = Vec::new();
+    let comparisons = [Op::Greater, Op::GreaterEqual, Op::Less, Op::LessEqual, Op::Equal, Op::NotEqual];
+    for (k, op) in comparisons.into_iter().enumerate() {
+        for (dtype, (sa, za), (sb, zb)) in [
+            (DType::I8, (0.05, -3), (0.031, 7)),
+            (DType::U8, (0.02, 128), (0.02, 120)),
+            (DType::I8, (0.1, 0), (0.1, 0)),
+        ] {
+            let mut b = B::new(40 + k as u64);
+            let x = b.input(dtype, &[2, 3, 4], q(sa, za));
+            let y = b.input(dtype, &[3, 1], q(sb, zb));
+            let o = b.op(op.clone(), vec![Some(x), Some(y)], B::ty(DType::Bool, &[2, 3, 4], None));
+            cases.push((format!("{} {dtype} {sa}/{za} vs {sb}/{zb}", op.mnemonic()), b.finish(&[o])));
+        }
+    }
+    for (axes, keep) in [(vec![1], false), (vec![0, 2], true), (vec![-1], false)] {
+        let mut b = B::new(50);
+        let x = b.input(DType::I32, &[2, 3, 4], None);
+        let a = b.i32s(&[axes.len()], None, &axes);
+        let shape: Vec<usize> = match (axes.as_slice(), keep) {
+            ([1], _) => vec![2, 4],
+            ([0, 2], _) => vec![1, 3, 1],
+            _ => vec![2, 3],
+        };
+        let o = b.op(Op::ReduceProd { keep_dims: keep }, vec![Some(x), Some(a)], B::ty(DType::I32, &shape, None));
+        cases.push((format!("reduce_prod i32 axes {axes:?} keep {keep}"), b.finish(&[o])));
+    }
+    run_cases(cases);
+}

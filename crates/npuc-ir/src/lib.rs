@@ -31,6 +31,6 @@ pub use graph::{Edge, Graph, Metadata, Module, OpId, Operation, Signature, Value
 pub use op::*;
 pub use parse::{parse_graph, parse_module};
 pub use print::{print_graph, print_module, PrintOptions};
-pub use shape::{infer, infer_output_types, InferredType};
+pub use shape::{infer, infer_call_types, infer_output_types, InferredType};
 pub use types::*;
-pub use verify::{verify_graph, verify_module};
+pub use verify::{verify_calls, verify_graph, verify_module};

@@ -354,6 +354,39 @@ pub enum Op {
         /// Output element type (`i32` or `i64`).
         output_type: DType,
     },
+    /// Product over the axes given by the second operand.
+    ReduceProd {
+        /// Keep reduced dimensions with size 1.
+        keep_dims: bool,
+    },
+    /// `a > b` elementwise with broadcasting; bool result.
+    Greater,
+    /// `a >= b` elementwise with broadcasting; bool result.
+    GreaterEqual,
+    /// `a < b` elementwise with broadcasting; bool result.
+    Less,
+    /// `a <= b` elementwise with broadcasting; bool result.
+    LessEqual,
+    /// `a == b` elementwise with broadcasting; bool result.
+    Equal,
+    /// `a != b` elementwise with broadcasting; bool result.
+    NotEqual,
+    /// Runs one of two graphs of the module: operands are a scalar bool condition, then
+    /// the callee's inputs; results are the callee's outputs.
+    If {
+        /// Module index of the graph run when the condition is true.
+        then_graph: u32,
+        /// Module index of the graph run when the condition is false.
+        else_graph: u32,
+    },
+    /// Loop: while `cond_graph(state)` is true, `state = body_graph(state)`; operands are
+    /// the initial state, results the final state.
+    While {
+        /// Module index of the condition graph (state in, one scalar bool out).
+        cond_graph: u32,
+        /// Module index of the body graph (state in, state out).
+        body_graph: u32,
+    },
     /// An operator kept verbatim.
     Opaque(OpaqueOp),
 }
@@ -415,6 +448,15 @@ impl Op {
             Op::Sqrt => "sqrt",
             Op::Rsqrt => "rsqrt",
             Op::Shape { .. } => "shape",
+            Op::ReduceProd { .. } => "reduce_prod",
+            Op::Greater => "greater",
+            Op::GreaterEqual => "greater_equal",
+            Op::Less => "less",
+            Op::LessEqual => "less_equal",
+            Op::Equal => "equal",
+            Op::NotEqual => "not_equal",
+            Op::If { .. } => "if",
+            Op::While { .. } => "while",
             Op::Opaque(_) => "opaque",
         }
     }
@@ -443,6 +485,36 @@ impl Op {
                 | Op::Sqrt
                 | Op::Rsqrt
         )
+    }
+
+    /// Whether the op is an elementwise comparison with a bool result.
+    pub fn is_comparison(&self) -> bool {
+        matches!(self, Op::Greater | Op::GreaterEqual | Op::Less | Op::LessEqual | Op::Equal | Op::NotEqual)
+    }
+
+    /// The module graphs the op calls (IF: then, else; WHILE: cond, body), if any.
+    pub fn callees(&self) -> Vec<usize> {
+        match self {
+            Op::If { then_graph, else_graph } => vec![*then_graph as usize, *else_graph as usize],
+            Op::While { cond_graph, body_graph } => vec![*cond_graph as usize, *body_graph as usize],
+            _ => Vec::new(),
+        }
+    }
+
+    /// Rewrites the graph indices the op calls through `map` (old index → new index), for
+    /// passes that drop or reorder a module's graphs.
+    pub fn remap_callees(&mut self, map: impl Fn(u32) -> u32) {
+        match self {
+            Op::If { then_graph, else_graph } => {
+                *then_graph = map(*then_graph);
+                *else_graph = map(*else_graph);
+            }
+            Op::While { cond_graph, body_graph } => {
+                *cond_graph = map(*cond_graph);
+                *body_graph = map(*body_graph);
+            }
+            _ => {}
+        }
     }
 
     /// The fused activation, for ops that have one.

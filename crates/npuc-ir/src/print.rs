@@ -812,7 +812,9 @@ pub(crate) fn op_attrs(op: &Op) -> Vec<(&'static str, String)> {
             a.push(("filter", pair(p.filter)));
             act(&mut a, p.activation);
         }
-        Op::Mean { keep_dims } | Op::Sum { keep_dims } => flag(&mut a, "keep_dims", *keep_dims),
+        Op::Mean { keep_dims } | Op::Sum { keep_dims } | Op::ReduceProd { keep_dims } => {
+            flag(&mut a, "keep_dims", *keep_dims)
+        }
         Op::Reshape { new_shape } => {
             if let Some(s) = new_shape {
                 a.push(("new_shape", list(s.iter())));
@@ -868,6 +870,14 @@ pub(crate) fn op_attrs(op: &Op) -> Vec<(&'static str, String)> {
         Op::ArgMax { output_type } | Op::Shape { output_type } => {
             a.push(("output_type", output_type.name().to_string()))
         }
+        Op::If { then_graph, else_graph } => {
+            a.push(("then_graph", then_graph.to_string()));
+            a.push(("else_graph", else_graph.to_string()));
+        }
+        Op::While { cond_graph, body_graph } => {
+            a.push(("cond_graph", cond_graph.to_string()));
+            a.push(("body_graph", body_graph.to_string()));
+        }
         Op::Opaque(o) => {
             if let Some(code) = o.builtin_code {
                 a.push(("builtin_code", code.to_string()));
@@ -903,7 +913,13 @@ pub(crate) fn op_attrs(op: &Op) -> Vec<(&'static str, String)> {
         | Op::Densify
         | Op::Exp
         | Op::Sqrt
-        | Op::Rsqrt => {}
+        | Op::Rsqrt
+        | Op::Greater
+        | Op::GreaterEqual
+        | Op::Less
+        | Op::LessEqual
+        | Op::Equal
+        | Op::NotEqual => {}
     }
     a
 }
@@ -1052,6 +1068,15 @@ mod tests {
             (Op::Sqrt, "sqrt"),
             (Op::Rsqrt, "rsqrt"),
             (Op::Shape { output_type: DType::I32 }, "shape {output_type = i32}"),
+            (Op::ReduceProd { keep_dims: true }, "reduce_prod {keep_dims = true}"),
+            (Op::Greater, "greater"),
+            (Op::GreaterEqual, "greater_equal"),
+            (Op::Less, "less"),
+            (Op::LessEqual, "less_equal"),
+            (Op::Equal, "equal"),
+            (Op::NotEqual, "not_equal"),
+            (Op::If { then_graph: 2, else_graph: 1 }, "if {then_graph = 2, else_graph = 1}"),
+            (Op::While { cond_graph: 3, body_graph: 4 }, "while {cond_graph = 3, body_graph = 4}"),
             (
                 Op::Opaque(OpaqueOp {
                     name: "WHILE".into(),

@@ -32,7 +32,7 @@
 use std::fmt::Write as _;
 
 use crate::error::IrError;
-use crate::graph::{Graph, OpId, Value};
+use crate::graph::{Graph, Module, OpId, Value};
 use crate::op::{
     Conv2dAttrs, DepthwiseConv2dAttrs, FullyConnectedAttrs, Op, Padding, Pool2dAttrs, ResizeAttrs, StridedSliceAttrs,
     TransposeConvAttrs,
@@ -137,6 +137,7 @@ pub fn shape_operands(op: &Op) -> &'static [usize] {
         Op::TransposeConv(_) | Op::Split { .. } => &[0],
         Op::Mean { .. }
         | Op::Sum { .. }
+        | Op::ReduceProd { .. }
         | Op::Reshape { .. }
         | Op::ExpandDims
         | Op::Pad
@@ -182,7 +183,12 @@ pub fn infer(op: &Op, inputs: &[Option<&Value>], num_outputs: usize) -> Result<V
         | Op::Minimum
         | Op::SquaredDifference => one(binary(&a)?),
         Op::AveragePool2d(at) | Op::MaxPool2d(at) => one(pool2d(&a, at)?),
-        Op::Mean { keep_dims } | Op::Sum { keep_dims } => one(reduce(&a, *keep_dims)?),
+        Op::Mean { keep_dims } | Op::Sum { keep_dims } | Op::ReduceProd { keep_dims } => one(reduce(&a, *keep_dims)?),
+        Op::Greater | Op::GreaterEqual | Op::Less | Op::LessEqual => one(comparison(&a, false)?),
+        Op::Equal | Op::NotEqual => one(comparison(&a, true)?),
+        // The results are the callee's outputs, which only the module knows: see
+        // `infer_call_types`, which the module verifier applies.
+        Op::If { .. } | Op::While { .. } => vec![InferredType::unknown(); num_outputs],
         Op::Reshape { new_shape } => one(reshape(&a, new_shape.as_deref())?),
         Op::Squeeze { axes } => one(squeeze(&a, axes)?),
         Op::ExpandDims => one(expand_dims(&a)?),
@@ -241,7 +247,7 @@ fn result_count(op: &Op) -> (usize, usize) {
         // The legacy shuffled kernel may declare its input workspace as a second output
         // (tensorflow/lite/kernels/fully_connected.cc, kShuffledInputWorkspaceTensor).
         Op::FullyConnected(at) if at.shuffled_weights => (1, 2),
-        Op::Opaque(_) => (0, usize::MAX),
+        Op::Opaque(_) | Op::If { .. } | Op::While { .. } => (0, usize::MAX),
         _ => (1, 1),
     }
 }
@@ -685,6 +691,35 @@ fn binary(a: &Args) -> R<InferredType> {
         format!("shapes {} and {} do not broadcast", format_shape(&x.ty.shape), format_shape(&y.ty.shape))
     })?;
     Ok(InferredType::known(x.ty.dtype, shape))
+}
+
+/// GREATER, LESS, EQUAL, … (tensorflow/lite/kernels/comparisons.cc): same operand dtypes,
+/// broadcast shapes, bool result; only EQUAL and NOT_EQUAL accept bool operands.
+fn comparison(a: &Args, allow_bool: bool) -> R<InferredType> {
+    a.arity(2, 2)?;
+    let x = a.req(0, "lhs")?;
+    let y = a.req(1, "rhs")?;
+    if x.ty.dtype == DType::Bool && !allow_bool {
+        return Err("operands have dtype bool, which is not ordered".to_string());
+    }
+    same_dtype(y, "rhs", x, "lhs")?;
+    let shape = broadcast_shapes(&x.ty.shape, &y.ty.shape).ok_or_else(|| {
+        format!("shapes {} and {} do not broadcast", format_shape(&x.ty.shape), format_shape(&y.ty.shape))
+    })?;
+    Ok(InferredType::known(DType::Bool, shape))
+}
+
+/// The result types of an IF or WHILE op of `m`: the outputs of the graph it calls (IF:
+/// the then graph; WHILE: the body), or `None` for other ops or a callee index out of
+/// range (the verifier reports that).
+pub fn infer_call_types(m: &Module, op: &Op) -> Option<Vec<TensorType>> {
+    let callee = match op {
+        Op::If { then_graph, .. } => *then_graph,
+        Op::While { body_graph, .. } => *body_graph,
+        _ => return None,
+    };
+    let g = m.graphs.get(callee as usize)?;
+    g.outputs.iter().map(|v| g.get_value(*v).map(|v| v.ty.clone())).collect()
 }
 
 /// AVERAGE_POOL_2D / MAX_POOL_2D (tensorflow/lite/kernels/pooling.cc).

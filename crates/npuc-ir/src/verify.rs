@@ -189,9 +189,10 @@ pub fn verify_graph(g: &Graph) -> Result<(), IrError> {
 /// Checks every graph of a module and its signatures.
 ///
 /// Errors inside a graph are reported as [`IrError::InvalidGraph`] naming the graph by
-/// index and name, with the graph's own error as the reason. Graph indices that opaque
-/// control-flow ops carry in their options cannot be checked here (the options are
-/// front-end encoded), so they are not.
+/// index and name, with the graph's own error as the reason. Then every IF and WHILE is
+/// checked against the graphs it calls (see [`verify_calls`]). Graph indices that opaque
+/// control-flow ops carry in their options cannot be checked (the options are front-end
+/// encoded), so they are not.
 pub fn verify_module(m: &Module) -> Result<(), IrError> {
     for (i, g) in m.graphs.iter().enumerate() {
         verify_graph(g).map_err(|e| {
@@ -203,6 +204,7 @@ pub fn verify_module(m: &Module) -> Result<(), IrError> {
             IrError::InvalidGraph { graph: graph_label(i, g), reason }
         })?;
     }
+    verify_calls(m)?;
     for s in &m.signatures {
         let sig_err = |graph: String, reason: String| IrError::InvalidGraph { graph, reason };
         let Some(g) = m.graphs.get(s.graph) else {
@@ -220,6 +222,158 @@ pub fn verify_module(m: &Module) -> Result<(), IrError> {
                     ));
                 }
             }
+        }
+    }
+    Ok(())
+}
+
+/// Checks every IF and WHILE of a module: callee indices in range and never the main
+/// graph, no cycle of calls (a graph calling itself, directly or not, would recurse
+/// without bound), and operands and results that match the callees' inputs and outputs
+/// in count, dtype and shape (shapes only where neither side has a run-time dimension).
+/// IF takes a one-element bool condition; a WHILE condition graph returns one.
+pub fn verify_calls(m: &Module) -> Result<(), IrError> {
+    for (gi, g) in m.graphs.iter().enumerate() {
+        verify_graph_calls(m, gi)
+            .map_err(|e| IrError::InvalidGraph { graph: graph_label(gi, g), reason: e.to_string() })?;
+    }
+    verify_no_recursion(m)
+}
+
+/// Checks the IF and WHILE ops of graph `gi` against their callees (the per-op part of
+/// [`verify_calls`]); the error is the op's, for callers that name the graph themselves.
+pub fn verify_graph_calls(m: &Module, gi: usize) -> Result<(), IrError> {
+    let Some(g) = m.graphs.get(gi) else { return Ok(()) };
+    for id in g.op_ids() {
+        verify_call(m, gi, g, id).map_err(|reason| IrError::InvalidOp {
+            index: id.index(),
+            op: g.op(id).op.display_name().to_string(),
+            reason,
+        })?;
+    }
+    Ok(())
+}
+
+/// Checks that no graph calls itself through IF/WHILE, directly or not.
+pub fn verify_no_recursion(m: &Module) -> Result<(), IrError> {
+    // Depth-first search over the call graph with three colours finds any cycle.
+    let n = m.graphs.len();
+    let mut state = vec![0u8; n];
+    for root in 0..n {
+        if state[root] != 0 {
+            continue;
+        }
+        let mut stack = vec![(root, callees_of(&m.graphs[root]), 0usize)];
+        state[root] = 1;
+        while let Some((g, callees, next)) = stack.last_mut() {
+            if let Some(&c) = callees.get(*next) {
+                *next += 1;
+                match state.get(c) {
+                    Some(1) => {
+                        return Err(IrError::InvalidGraph {
+                            graph: graph_label(*g, &m.graphs[*g]),
+                            reason: format!("calls graph #{c}, which is already on the call stack (recursion)"),
+                        })
+                    }
+                    Some(0) => {
+                        state[c] = 1;
+                        stack.push((c, callees_of(&m.graphs[c]), 0));
+                    }
+                    _ => {}
+                }
+            } else {
+                state[*g] = 2;
+                stack.pop();
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Every graph index the ops of `g` call.
+fn callees_of(g: &Graph) -> Vec<usize> {
+    g.op_ids().flat_map(|id| g.op(id).op.callees()).collect()
+}
+
+/// Checks one op of graph `gi` against its callees (nothing to check for other ops).
+fn verify_call(m: &Module, gi: usize, g: &Graph, id: OpId) -> Result<(), String> {
+    let o = g.op(id);
+    let callees = o.op.callees();
+    if callees.is_empty() {
+        return Ok(());
+    }
+    let roles: [&str; 2] = match o.op {
+        Op::If { .. } => ["then", "else"],
+        _ => ["cond", "body"],
+    };
+    let mut graphs = Vec::with_capacity(2);
+    for (&c, role) in callees.iter().zip(roles) {
+        if c == 0 {
+            return Err(format!("{role} graph is the main graph #0, which nothing may call"));
+        }
+        if c == gi {
+            return Err(format!("{role} graph #{c} is the graph the op is in (recursion)"));
+        }
+        let callee = m
+            .graphs
+            .get(c)
+            .ok_or_else(|| format!("{role} graph #{c} does not exist (the module has {} graphs)", m.graphs.len()))?;
+        graphs.push((role, c, callee));
+    }
+    let operands: Vec<ValueId> = o.inputs.iter().flatten().copied().collect();
+    if operands.len() != o.inputs.len() {
+        return Err("has an omitted operand; every operand is required".to_string());
+    }
+    match o.op {
+        Op::If { .. } => {
+            let Some((&cond, args)) = operands.split_first() else {
+                return Err("has no condition operand".to_string());
+            };
+            let ct = &g.value(cond).ty;
+            if ct.dtype != DType::Bool || ct.num_elements() != Some(1) {
+                return Err(format!("condition is {}, expected a one-element bool", format_type(ct.dtype, &ct.shape)));
+            }
+            for &(role, c, callee) in &graphs {
+                match_list(g, args, callee, &callee.inputs, &format!("operands vs {role} graph #{c} inputs"))?;
+                match_list(g, &o.outputs, callee, &callee.outputs, &format!("results vs {role} graph #{c} outputs"))?;
+            }
+        }
+        _ => {
+            let (_, cc, cond) = graphs[0];
+            let (_, bc, body) = graphs[1];
+            match_list(g, &operands, cond, &cond.inputs, &format!("operands vs cond graph #{cc} inputs"))?;
+            match_list(g, &operands, body, &body.inputs, &format!("operands vs body graph #{bc} inputs"))?;
+            match_list(g, &o.outputs, body, &body.outputs, &format!("results vs body graph #{bc} outputs"))?;
+            match cond.outputs.as_slice() {
+                [v] if cond.value(*v).ty.dtype == DType::Bool && cond.value(*v).ty.num_elements() == Some(1) => {}
+                other => {
+                    return Err(format!(
+                        "cond graph #{cc} must return one one-element bool, returns {} values",
+                        other.len()
+                    ))
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Checks that values `ours` of `g` and `theirs` of `callee` agree pairwise in count, dtype
+/// and (where both are static) shape.
+fn match_list(g: &Graph, ours: &[ValueId], callee: &Graph, theirs: &[ValueId], what: &str) -> Result<(), String> {
+    if ours.len() != theirs.len() {
+        return Err(format!("{what}: {} vs {}", ours.len(), theirs.len()));
+    }
+    for (i, (&a, &b)) in ours.iter().zip(theirs).enumerate() {
+        let (va, vb) = (g.value(a), callee.value(b));
+        let dynamic = |v: &Value| v.shape_signature.as_ref().is_some_and(|s| s.contains(&-1));
+        let shapes_agree = va.ty.shape == vb.ty.shape || dynamic(va) || dynamic(vb);
+        if va.ty.dtype != vb.ty.dtype || !shapes_agree {
+            return Err(format!(
+                "{what}: {i} is {} vs {}",
+                format_type(va.ty.dtype, &va.ty.shape),
+                format_type(vb.ty.dtype, &vb.ty.shape)
+            ));
         }
     }
     Ok(())

@@ -83,7 +83,7 @@ impl PassManager {
             let r = module.main().ok_or_else(|| "the module has no graph".to_string()).and_then(|g| {
                 let inputs = npuc_interp::random_inputs(g, inst.seed);
                 let real = real_values(g, &g.inputs, &inputs);
-                execute(g, inputs).map(|out| (real, real_outputs(g, &out)))
+                execute(module, inputs).map(|out| (real, real_outputs(g, &out)))
             });
             input.numerics = Some(match &r {
                 Ok((_, out)) => compare(out, out),
@@ -97,8 +97,11 @@ impl PassManager {
             let name = pass.name();
             let start = Instant::now();
             let mut merged = PassReport::default();
+            // Cheap: graphs share their constant data.
+            let snapshot = (module.graphs.len() > 1).then(|| std::sync::Arc::new(module.clone()));
             for (i, g) in module.graphs.iter_mut().enumerate() {
                 let mut cx = PassContext::new(i);
+                cx.module = snapshot.clone();
                 let r = pass.run(g, &mut cx)?;
                 merged.merge(r);
                 report.diagnostics.extend(cx.diagnostics.into_iter().map(|d| format!("{name}: graph #{i}: {d}")));
@@ -122,7 +125,7 @@ impl PassManager {
                     Err(reason) => Numerics::NotExecutable { reason: format!("reference: {reason}") },
                     Ok((inputs, want)) => match module.main() {
                         None => Numerics::NotExecutable { reason: "the module has no graph".into() },
-                        Some(g) => match stage_inputs(g, inputs).and_then(|x| execute(g, x)) {
+                        Some(g) => match stage_inputs(g, inputs).and_then(|x| execute(module, x)) {
                             Ok(got) => compare(want, &real_outputs(g, &got)),
                             Err(reason) => Numerics::NotExecutable { reason },
                         },
@@ -180,6 +183,9 @@ fn stage_inputs(g: &Graph, real: &[RealOutput]) -> Result<Vec<Tensor>, String> {
                 DType::I16 if q.is_some() => {
                     Data::I16(quantize(-32768.0, 32767.0).into_iter().map(|v| v as i16).collect())
                 }
+                // Unquantized integers (loop counts, indices) pass through unchanged.
+                DType::I32 if q.is_none() => Data::I32(x.iter().map(|&r| r as i32).collect()),
+                DType::I64 if q.is_none() => Data::I64(x.iter().map(|&r| r as i64).collect()),
                 other => return Err(format!("cannot feed the reference inputs to an input of type {}", other.name())),
             };
             Tensor::new(shape.clone(), data).map_err(|e| e.to_string())
@@ -212,8 +218,8 @@ fn real_values(g: &Graph, ids: &[npuc_ir::ValueId], tensors: &[Tensor]) -> Vec<R
 }
 
 /// Runs `g` single-threaded (deterministic, and the manager may itself run in a pool).
-fn execute(g: &Graph, inputs: Vec<Tensor>) -> Result<Vec<Tensor>, String> {
-    let interp = Interpreter::new(g, &Options { threads: 1 }).map_err(|e| e.to_string())?;
+fn execute(m: &Module, inputs: Vec<Tensor>) -> Result<Vec<Tensor>, String> {
+    let interp = Interpreter::for_module(m, 0, &Options { threads: 1 }).map_err(|e| e.to_string())?;
     interp.run(inputs).map_err(|e| e.to_string())
 }
 

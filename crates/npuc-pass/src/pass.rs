@@ -1,6 +1,8 @@
 //! The [`Pass`] trait and what a pass receives and returns.
 
-use npuc_ir::Graph;
+use std::sync::Arc;
+
+use npuc_ir::{Graph, Module};
 use serde::Serialize;
 
 use crate::error::PassError;
@@ -23,12 +25,16 @@ pub struct PassContext {
     pub graph_index: usize,
     /// Messages for the user (warnings, explanations), collected by the manager.
     pub diagnostics: Vec<String>,
+    /// The module as it was before this pass, when it has more than one graph: passes
+    /// that execute the graph (calibration) need the graphs its IF/WHILE ops call, and
+    /// passes can tell which graphs are called.
+    pub module: Option<Arc<Module>>,
 }
 
 impl PassContext {
     /// A context for graph `graph_index`.
     pub fn new(graph_index: usize) -> Self {
-        PassContext { graph_index, diagnostics: Vec::new() }
+        PassContext { graph_index, diagnostics: Vec::new(), module: None }
     }
 
     /// Records a diagnostic.

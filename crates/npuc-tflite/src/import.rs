@@ -246,6 +246,11 @@ impl<'a> Importer<'a> {
         for (i, g) in module.graphs.iter().enumerate() {
             npuc_ir::verify::verify_graph(g).map_err(|source| TfliteError::Verify { graph: i, source })?;
         }
+        for i in 0..module.graphs.len() {
+            npuc_ir::verify::verify_graph_calls(&module, i)
+                .map_err(|source| TfliteError::Verify { graph: i, source })?;
+        }
+        npuc_ir::verify::verify_no_recursion(&module).map_err(|source| TfliteError::Verify { graph: 0, source })?;
         Ok(module)
     }
 

@@ -61,6 +61,11 @@ pub fn max_version(code: B) -> Option<u32> {
         B::SQRT => 2,
         B::RSQRT => 3,
         B::SHAPE => 1,
+        B::REDUCE_PROD => 2,
+        B::GREATER | B::GREATER_EQUAL | B::LESS | B::LESS_EQUAL => 2,
+        B::EQUAL => 4,
+        B::NOT_EQUAL => 3,
+        B::IF | B::WHILE => 1,
         _ => return None,
     })
 }
@@ -121,6 +126,15 @@ pub fn builtin_code(op: &Op) -> Option<B> {
         Op::Sqrt => B::SQRT,
         Op::Rsqrt => B::RSQRT,
         Op::Shape { .. } => B::SHAPE,
+        Op::ReduceProd { .. } => B::REDUCE_PROD,
+        Op::Greater => B::GREATER,
+        Op::GreaterEqual => B::GREATER_EQUAL,
+        Op::Less => B::LESS,
+        Op::LessEqual => B::LESS_EQUAL,
+        Op::Equal => B::EQUAL,
+        Op::NotEqual => B::NOT_EQUAL,
+        Op::If { .. } => B::IF,
+        Op::While { .. } => B::WHILE,
         Op::Opaque(_) => return None,
     })
 }
@@ -364,6 +378,30 @@ pub fn op_from_tflite(code: B, o: &fb::Operator<'_>, place: &str) -> Result<Opti
         }
         B::MEAN => Op::Mean { keep_dims: o.builtin_options_as_reducer_options().is_some_and(|x| x.keep_dims()) },
         B::SUM => Op::Sum { keep_dims: o.builtin_options_as_reducer_options().is_some_and(|x| x.keep_dims()) },
+        B::REDUCE_PROD => {
+            Op::ReduceProd { keep_dims: o.builtin_options_as_reducer_options().is_some_and(|x| x.keep_dims()) }
+        }
+        B::GREATER => Op::Greater,
+        B::GREATER_EQUAL => Op::GreaterEqual,
+        B::LESS => Op::Less,
+        B::LESS_EQUAL => Op::LessEqual,
+        B::EQUAL => Op::Equal,
+        B::NOT_EQUAL => Op::NotEqual,
+        // Indices are checked against the module's graphs by the module verifier.
+        B::IF => {
+            let x = need!(o, builtin_options_as_if_options, "IfOptions", place);
+            Op::If {
+                then_graph: non_negative(x.then_subgraph_index(), "then_subgraph_index", place)?,
+                else_graph: non_negative(x.else_subgraph_index(), "else_subgraph_index", place)?,
+            }
+        }
+        B::WHILE => {
+            let x = need!(o, builtin_options_as_while_options, "WhileOptions", place);
+            Op::While {
+                cond_graph: non_negative(x.cond_subgraph_index(), "cond_subgraph_index", place)?,
+                body_graph: non_negative(x.body_subgraph_index(), "body_subgraph_index", place)?,
+            }
+        }
         B::RESHAPE => Op::Reshape {
             new_shape: o.builtin_options_as_reshape_options().and_then(|x| x.new_shape()).map(|v| v.iter().collect()),
         },
@@ -564,7 +602,7 @@ pub fn options_to_tflite(op: &Op) -> fb::BuiltinOptionsT {
             filter_height: a.filter[0] as i32,
             fused_activation_function: activation_to(a.activation),
         })),
-        Op::Mean { keep_dims } | Op::Sum { keep_dims } => {
+        Op::Mean { keep_dims } | Op::Sum { keep_dims } | Op::ReduceProd { keep_dims } => {
             O::ReducerOptions(Box::new(fb::ReducerOptionsT { keep_dims: *keep_dims }))
         }
         Op::Reshape { new_shape } => match new_shape {
@@ -631,6 +669,20 @@ pub fn options_to_tflite(op: &Op) -> fb::BuiltinOptionsT {
         Op::Shape { output_type } => {
             O::ShapeOptions(Box::new(fb::ShapeOptionsT { out_type: dtype_to_tflite(*output_type) }))
         }
+        Op::Greater => O::GreaterOptions(Box::default()),
+        Op::GreaterEqual => O::GreaterEqualOptions(Box::default()),
+        Op::Less => O::LessOptions(Box::default()),
+        Op::LessEqual => O::LessEqualOptions(Box::default()),
+        Op::Equal => O::EqualOptions(Box::default()),
+        Op::NotEqual => O::NotEqualOptions(Box::default()),
+        Op::If { then_graph, else_graph } => O::IfOptions(Box::new(fb::IfOptionsT {
+            then_subgraph_index: *then_graph as i32,
+            else_subgraph_index: *else_graph as i32,
+        })),
+        Op::While { cond_graph, body_graph } => O::WhileOptions(Box::new(fb::WhileOptionsT {
+            cond_subgraph_index: *cond_graph as i32,
+            body_subgraph_index: *body_graph as i32,
+        })),
         Op::Relu
         | Op::Relu6
         | Op::ReluN1To1

@@ -61,3 +61,23 @@ fn buffer_data_is_16_byte_aligned_on_export() {
         }
     }
 }
+
+/// IF/WHILE carry graph indices: they survive export as IfOptions/WhileOptions, and a file
+/// whose index points past its subgraphs is rejected on import, naming the op.
+#[test]
+fn control_flow_indices_round_trip_and_are_checked() {
+    let path = common::fixtures().into_iter().find(|p| common::stem(p) == "zoo_c_f32").unwrap();
+    let mut m = npuc_tflite::import(Bytes::from(std::fs::read(&path).unwrap())).unwrap();
+    let g = &m.graphs[0];
+    let calls: Vec<_> = g.op_ids().filter(|&id| !g.op(id).op.callees().is_empty()).collect();
+    let ops: Vec<_> = calls.iter().map(|&id| g.op(id).op.clone()).collect();
+    assert_eq!(
+        ops,
+        [npuc_ir::Op::If { then_graph: 2, else_graph: 1 }, npuc_ir::Op::While { cond_graph: 3, body_graph: 4 }]
+    );
+    *m.graphs[0].op_kind_mut(calls[1]) = npuc_ir::Op::While { cond_graph: 3, body_graph: 7 };
+    let bytes = npuc_tflite::export(&m).unwrap();
+    let err = npuc_tflite::import(Bytes::from(bytes)).unwrap_err().to_string();
+    assert!(err.contains("body graph #7 does not exist (the module has 5 graphs)"), "{err}");
+    assert!(err.contains("while") && err.contains("subgraph 0"), "{err}");
+}

@@ -30,11 +30,13 @@ impl Pass for Dce {
     }
 }
 
-/// Whether an op must stay whatever reads its results: opaque ops (control flow, custom
-/// ops: npuc cannot see their effects) and ops reading or writing a variable tensor.
+/// Whether an op must stay whatever reads its results: opaque ops (custom ops: npuc
+/// cannot see their effects), IF and WHILE (the graphs they call may hold such ops or
+/// variables, which dce, seeing one graph, cannot inspect) and ops reading or writing a
+/// variable tensor.
 fn has_side_effects(g: &Graph, id: OpId) -> bool {
     let o = g.op(id);
-    matches!(o.op, Op::Opaque(_))
+    matches!(o.op, Op::Opaque(_) | Op::If { .. } | Op::While { .. })
         || o.inputs.iter().flatten().chain(&o.outputs).chain(&o.intermediates).any(|&v| g.value(v).is_variable)
 }
 

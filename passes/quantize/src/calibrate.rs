@@ -10,7 +10,7 @@ use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 
 use npuc_interp::{random_tensor, Interpreter, Observer, Options, Tensor};
-use npuc_ir::{Graph, OpId, ValueId};
+use npuc_ir::{Graph, Module, OpId, ValueId};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
@@ -137,8 +137,31 @@ impl Observer for Collector {
 
 /// Runs the calibration: statistics per value id (index = `ValueId::index`).
 pub fn calibrate(g: &Graph, samples: &[Vec<Tensor>], histogram: bool) -> Result<Vec<ValueStats>, String> {
-    let interp =
-        Interpreter::new(g, &Options { threads: 0 }).map_err(|e| format!("cannot run the float graph: {e}"))?;
+    calibrate_in(g, None, samples, histogram)
+}
+
+/// [`calibrate`] for graph `g` of a module whose graphs it may call through IF/WHILE:
+/// `module` is the module and `g`'s index in it (`g` itself replaces that graph, since
+/// the pass may already have edited it). Only `g`'s own values are observed.
+pub fn calibrate_in(
+    g: &Graph,
+    module: Option<(&Module, usize)>,
+    samples: &[Vec<Tensor>],
+    histogram: bool,
+) -> Result<Vec<ValueStats>, String> {
+    let opts = Options { threads: 0 };
+    let calls = g.op_ids().any(|id| !g.op(id).op.callees().is_empty());
+    let view;
+    let interp = match module {
+        Some((m, gi)) if calls && gi < m.graphs.len() => {
+            let mut mm = m.clone();
+            mm.graphs[gi] = g.clone();
+            view = mm;
+            Interpreter::for_module(&view, gi, &opts)
+        }
+        _ => Interpreter::new(g, &opts),
+    }
+    .map_err(|e| format!("cannot run the float graph: {e}"))?;
     let mut c = Collector { stats: vec![ValueStats::default(); g.value_count()], histogram: false };
     let phases: &[bool] = if histogram { &[false, true] } else { &[false] };
     let bar = (std::io::stderr().is_terminal() && samples.len() >= PROGRESS_MIN_SAMPLES).then(|| {

@@ -30,7 +30,7 @@ use npuc_pass::{
 pub use calibrate::CalibrationData;
 pub use observer::{ObserverKind, ValueStats};
 pub use params::{act_params, quantize_bias, quantize_weights, sqnr_db, ActParams, ActType, QuantWeights};
-pub use rewrite::{quantize_graph, QuantizeConfig, QuantizeStats};
+pub use rewrite::{quantize_graph, quantize_graph_in, QuantizeConfig, QuantizeStats};
 
 /// Registry entry of the `quantize` pass.
 pub const QUANTIZE: PassInfo = PassInfo {
@@ -150,7 +150,17 @@ impl Pass for Quantize {
     }
 
     fn run(&mut self, graph: &mut Graph, cx: &mut PassContext) -> Result<PassReport, PassError> {
-        let stats = quantize_graph(graph, &self.config).map_err(|message| PassError::Unsupported {
+        // Graphs called by IF/WHILE stay float, as the TF converter keeps them: their
+        // callers quantize around the call.
+        if let Some(m) = &cx.module {
+            let called = m.graphs.iter().any(|g| g.op_ids().any(|id| g.op(id).op.callees().contains(&cx.graph_index)));
+            if called {
+                cx.note(format!("graph '{}' is called by control flow: kept float", graph.name));
+                return Ok(PassReport::default());
+            }
+        }
+        let module = cx.module.as_deref().map(|m| (m, cx.graph_index));
+        let stats = quantize_graph_in(graph, module, &self.config).map_err(|message| PassError::Unsupported {
             pass: "quantize".into(),
             graph: cx.graph_index,
             graph_name: graph.name.clone(),

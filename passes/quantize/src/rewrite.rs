@@ -13,10 +13,12 @@ use std::collections::HashMap;
 
 use bytes::Bytes;
 use npuc_interp::Tensor;
-use npuc_ir::{Activation, Constant, DType, Graph, Op, OpId, Operation, Quantization, TensorType, Value, ValueId};
+use npuc_ir::{
+    Activation, Constant, DType, Graph, Module, Op, OpId, Operation, Quantization, TensorType, Value, ValueId,
+};
 use npuc_pass::CompressionConfig;
 
-use crate::calibrate::{calibrate, load_samples, CalibrationData};
+use crate::calibrate::{calibrate_in, load_samples, CalibrationData};
 use crate::observer::ObserverKind;
 use crate::params::{act_params, bias_min_weight_scales, quantize_bias, quantize_weights, ActParams, ActType};
 
@@ -65,6 +67,9 @@ enum Kind {
     Fixed,
     /// Requantizing op: each value has its own range.
     Free,
+    /// Stays float (control flow, comparisons, products): DEQUANTIZE/QUANTIZE at the
+    /// boundaries with the quantized ops around it, as TFLite's converter does.
+    Float,
 }
 
 fn classify(op: &Op, act: ActType) -> Result<Kind, String> {
@@ -119,6 +124,17 @@ fn classify(op: &Op, act: ActType) -> Result<Kind, String> {
         Op::Densify => return Err("it densifies a non-constant tensor".into()),
         Op::Quantize | Op::Dequantize => return Err("the graph is already (partly) quantized".into()),
         Op::Opaque(_) => return Err("it is opaque (custom or control flow): npuc cannot calibrate it".into()),
+        // TFLite has integer kernels for comparisons and REDUCE_PROD, but the converter
+        // keeps them float around control flow; IF/WHILE call float graphs.
+        Op::ReduceProd { .. }
+        | Op::Greater
+        | Op::GreaterEqual
+        | Op::Less
+        | Op::LessEqual
+        | Op::Equal
+        | Op::NotEqual
+        | Op::If { .. }
+        | Op::While { .. } => Kind::Float,
     })
 }
 
@@ -334,9 +350,17 @@ fn build_groups(g: &Graph, order: &[OpId], kinds: &[Kind], act: ActType) -> (Gro
 
 /// Float values to quantize, in a stable order: graph inputs, then per op (topological)
 /// its operands outside weight/bias slots and its results.
-fn collect_act_values(g: &Graph, order: &[OpId], weight_slot: &HashMap<(OpId, usize), ()>) -> Vec<ValueId> {
+fn collect_act_values(
+    g: &Graph,
+    order: &[OpId],
+    weight_slot: &HashMap<(OpId, usize), ()>,
+    keep_float: &[bool],
+) -> Vec<ValueId> {
     let mut act_values: Vec<ValueId> = Vec::new();
     let mut seen = vec![false; g.value_count()];
+    for (i, &k) in keep_float.iter().enumerate() {
+        seen[i] = k;
+    }
     let mut push = |v: ValueId| {
         if !seen[v.index()] {
             seen[v.index()] = true;
@@ -497,8 +521,116 @@ fn densify_constants(g: &mut Graph) -> Result<usize, String> {
     Ok(removed)
 }
 
+/// Separates the ops of kind [`Kind::Float`] from the quantized rest of the graph. Every
+/// f32 value such an op reads or writes stays float; where a float value meets a quantized
+/// op or a graph output, it is split in two:
+/// * produced by a quantized op or a graph input, read by a float op: the float readers
+///   get `DEQUANTIZE(v)` instead;
+/// * produced by a float op, read by a quantized op or a graph output: the float op now
+///   writes a new float value and `v` (keeping its id, so signatures still name it)
+///   becomes `QUANTIZE` of it.
+///
+/// Constants read by float ops stay float constants. Returns which values stay float (by
+/// index) and the number of ops added; `order`, `kinds` and `stats` follow the new ops
+/// and values (a split value's float half shares its statistics).
+fn isolate_float_ops(
+    g: &mut Graph,
+    order: &mut Vec<OpId>,
+    kinds: &mut Vec<Kind>,
+    stats: &mut Vec<crate::observer::ValueStats>,
+) -> Result<(Vec<bool>, usize), String> {
+    let is_float_op: HashMap<OpId, bool> = order.iter().copied().zip(kinds.iter().map(|&k| k == Kind::Float)).collect();
+    let float_op = |id: OpId| is_float_op.get(&id).copied().unwrap_or(false);
+    let mut float_side: Vec<ValueId> = Vec::new();
+    let mut seen = vec![false; g.value_count()];
+    for (&id, &k) in order.iter().zip(kinds.iter()) {
+        if k != Kind::Float {
+            continue;
+        }
+        let o = g.op(id);
+        for &v in o.inputs.iter().flatten().chain(&o.outputs) {
+            if is_f32(g, v) && !seen[v.index()] {
+                seen[v.index()] = true;
+                float_side.push(v);
+            }
+        }
+    }
+    let mut keep_float = vec![false; g.value_count()];
+    let mut added = 0;
+    let twin = |g: &mut Graph, stats: &mut Vec<crate::observer::ValueStats>, v: ValueId, suffix: &str| {
+        let mut val = Value::new(format!("{}/{suffix}", g.value(v).name), g.value(v).ty.clone());
+        val.shape_signature = g.value(v).shape_signature.clone();
+        let f = g.add_value(val);
+        stats.resize(g.value_count(), Default::default());
+        stats[f.index()] = stats[v.index()].clone();
+        f
+    };
+    for v in float_side {
+        if g.value(v).is_constant() {
+            keep_float[v.index()] = true;
+            continue;
+        }
+        let producer = g.producer(v);
+        let produced_float = producer.is_some_and(float_op);
+        let uses: Vec<(OpId, usize)> = g.uses(v).collect();
+        if produced_float {
+            let quantized_readers: Vec<(OpId, usize)> = uses.iter().copied().filter(|&(op, _)| !float_op(op)).collect();
+            if quantized_readers.is_empty() && !g.outputs.contains(&v) {
+                keep_float[v.index()] = true;
+                continue;
+            }
+            // The float op writes `f`; `v` becomes QUANTIZE(f).
+            let p = producer.expect("produced_float implies a producer");
+            let f = twin(g, stats, v, "float");
+            for &(op, slot) in uses.iter().filter(|&&(op, _)| float_op(op)) {
+                g.set_input(op, slot, Some(f));
+            }
+            let mut operation = g.remove_op(p).ok_or_else(|| "float op vanished".to_string())?;
+            for r in &mut operation.outputs {
+                if *r == v {
+                    *r = f;
+                }
+            }
+            let new_p = g.add_op(operation).map_err(|e| e.to_string())?;
+            let at = order.iter().position(|&o| o == p).ok_or_else(|| "float op not in order".to_string())?;
+            order[at] = new_p;
+            let q = g.add_op(Operation::new(Op::Quantize, vec![Some(f)], vec![v])).map_err(|e| e.to_string())?;
+            order.insert(at + 1, q);
+            kinds.insert(at + 1, Kind::Free);
+            keep_float.resize(g.value_count(), false);
+            keep_float[f.index()] = true;
+            added += 1;
+        } else {
+            // Produced by a quantized op or a graph input: float readers get a DEQUANTIZE.
+            let f = twin(g, stats, v, "dequantized");
+            for &(op, slot) in uses.iter().filter(|&&(op, _)| float_op(op)) {
+                g.set_input(op, slot, Some(f));
+            }
+            let d = g.add_op(Operation::new(Op::Dequantize, vec![Some(v)], vec![f])).map_err(|e| e.to_string())?;
+            let at = producer.and_then(|p| order.iter().position(|&o| o == p)).map_or(0, |i| i + 1);
+            order.insert(at, d);
+            kinds.insert(at, Kind::Free);
+            keep_float.resize(g.value_count(), false);
+            keep_float[f.index()] = true;
+            added += 1;
+        }
+    }
+    keep_float.resize(g.value_count(), false);
+    Ok((keep_float, added))
+}
+
 /// Quantizes `g` in place. Errors are messages for [`npuc_pass::PassError::Failed`].
 pub fn quantize_graph(g: &mut Graph, cfg: &QuantizeConfig) -> Result<QuantizeStats, String> {
+    quantize_graph_in(g, None, cfg)
+}
+
+/// [`quantize_graph`] for graph `g` at index `module.1` of `module.0`, whose IF/WHILE ops
+/// call other graphs of the module (calibration runs them; they are not rewritten).
+pub fn quantize_graph_in(
+    g: &mut Graph,
+    module: Option<(&Module, usize)>,
+    cfg: &QuantizeConfig,
+) -> Result<QuantizeStats, String> {
     let densified = densify_constants(g)?;
     let mut order = g.topo_order().map_err(|e| e.to_string())?;
     let mut kinds = Vec::with_capacity(order.len());
@@ -536,9 +668,12 @@ pub fn quantize_graph(g: &mut Graph, cfg: &QuantizeConfig) -> Result<QuantizeSta
         c.check_layers(&names).map_err(|e| e.to_string())?;
     }
 
-    // Calibration.
+    // Calibration (through the graphs IF/WHILE call, when the module is at hand).
     let samples = load_samples(g, &cfg.data)?;
-    let mut stats = calibrate(g, &samples, cfg.observer.needs_histogram())?;
+    let mut stats = calibrate_in(g, module, &samples, cfg.observer.needs_histogram())?;
+
+    // Ops that stay float get DEQUANTIZE/QUANTIZE at their boundaries.
+    let (mut keep_float, boundary_ops) = isolate_float_ops(g, &mut order, &mut kinds, &mut stats)?;
 
     // Weight and bias slots: not activations.
     let mut weight_slot: HashMap<(OpId, usize), ()> = HashMap::new();
@@ -554,7 +689,8 @@ pub fn quantize_graph(g: &mut Graph, cfg: &QuantizeConfig) -> Result<QuantizeSta
     let mut requantized = 0;
     let (groups, fixed, act_values) = loop {
         let (mut groups, fixed) = build_groups(g, &order, &kinds, cfg.act);
-        let act_values = collect_act_values(g, &order, &weight_slot);
+        keep_float.resize(g.value_count(), false);
+        let act_values = collect_act_values(g, &order, &weight_slot, &keep_float);
         let split = conflicting_fixed_values(g, &mut groups, &fixed, &act_values, &stats, cfg);
         if split.is_empty() {
             break (groups, fixed, act_values);
@@ -625,6 +761,9 @@ pub fn quantize_graph(g: &mut Graph, cfg: &QuantizeConfig) -> Result<QuantizeSta
         }
     }
     for (&id, &k) in order.iter().zip(&kinds) {
+        if k == Kind::Float {
+            continue;
+        }
         let slots: Vec<(usize, ValueId)> =
             g.op(id).inputs.iter().enumerate().filter_map(|(s, v)| v.map(|v| (s, v))).collect();
         for (s, v) in slots {
@@ -686,8 +825,11 @@ pub fn quantize_graph(g: &mut Graph, cfg: &QuantizeConfig) -> Result<QuantizeSta
         }
     }
 
-    // Op attributes and versions.
-    for &id in &order {
+    // Op attributes and versions (float ops keep theirs).
+    for (&id, &k) in order.iter().zip(&kinds) {
+        if k == Kind::Float {
+            continue;
+        }
         if cfg.act == ActType::Int16 {
             // General (non power-of-two) int16 scales need the rescaling ADD/SUB kernels.
             if let Op::Add { pot_scale_int16, .. } | Op::Sub { pot_scale_int16, .. } = g.op_kind_mut(id) {
@@ -699,7 +841,13 @@ pub fn quantize_graph(g: &mut Graph, cfg: &QuantizeConfig) -> Result<QuantizeSta
     }
 
     // Float graph inputs and outputs.
-    let mut ops_added = requantized;
+    let mut ops_added = requantized + boundary_ops;
+    if boundary_ops > 0 {
+        let kept = kinds.iter().filter(|&&k| k == Kind::Float).count();
+        layer_notes.push(format!(
+            "kept {kept} op(s) float (control flow, comparisons, products) with {boundary_ops} QUANTIZE/DEQUANTIZE at their boundaries"
+        ));
+    }
     if densified > 0 {
         layer_notes.push(format!("densified {densified} sparse weight constant(s)"));
     }

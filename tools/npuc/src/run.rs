@@ -58,7 +58,7 @@ pub struct RunArgs {
 pub fn run(m: &Module, args: &RunArgs) -> Result<String, DriverError> {
     let file = args.model.display().to_string();
     let g = m.main().ok_or_else(|| DriverError::input(&file, "model has no graph"))?;
-    let interp = Interpreter::new(g, &Options { threads: args.threads })
+    let interp = Interpreter::for_module(m, 0, &Options { threads: args.threads })
         .map_err(|e| DriverError::input(&file, format!("cannot execute: {e}")))?;
 
     // Inputs are named by tensor name, signature name or position.

@@ -84,7 +84,29 @@ fn bad_inputs_are_one_line_errors_with_exit_code_2() {
         assert_eq!(err.lines().count(), 1, "{spec}: {err}");
         assert!(err.starts_with("error: ") && err.contains(needle), "{spec}: {err}");
     }
-    let o = npuc(&["run", &fixture("zoo_c_f32.tflite")]);
-    assert_eq!(o.status.code(), Some(2));
-    assert!(stderr(&o).contains("kept opaque"), "{}", stderr(&o));
+    // A genuinely opaque (custom) op cannot run: refused by name.
+    let custom = dir.path().join("custom.nir");
+    std::fs::write(
+        &custom,
+        "graph @main(%arg0: tensor<2xf32>) {\n  %0 = opaque \"MY_CUSTOM\"(%arg0) : tensor<2xf32>\n  return %0\n}\n",
+    )
+    .unwrap();
+    let o = npuc(&["run", custom.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("op #0 (MY_CUSTOM): npuc has no kernel for this operator (it is kept opaque)"),
+        "{}",
+        stderr(&o)
+    );
+}
+
+/// Control flow runs: zoo_c's IF and WHILE execute their subgraphs.
+#[test]
+fn run_executes_control_flow() {
+    for name in ["zoo_c_f32.tflite", "zoo_c_int8.tflite"] {
+        let o = npuc(&["run", &fixture(name), "--seed", "3"]);
+        assert!(o.status.success(), "{name}: {}", stderr(&o));
+        let out = String::from_utf8_lossy(&o.stdout);
+        assert!(out.contains("[1x1x8]"), "{name}: {out}");
+    }
 }

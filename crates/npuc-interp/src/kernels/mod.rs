@@ -9,9 +9,12 @@
 //! - `quant`: integer kernels with TFLite's reference arithmetic (int8/int16 activations,
 //!   per-channel int8 weights, fixed-point multipliers, LUTs).
 //!
+//! - `compare`: comparisons (all dtypes, quantized ones rescaled) and REDUCE_PROD.
+//!
 //! The first group that claims an op runs it; if none does, the op is reported unsupported
 //! with its operand types.
 
+pub(crate) mod compare;
 pub(crate) mod float;
 pub(crate) mod movement;
 pub(crate) mod quant;
@@ -92,6 +95,16 @@ impl<'a> KernelCtx<'a> {
         self.output_types.get(i).copied().ok_or_else(|| KernelError::new(format!("result {i} is missing")))
     }
 
+    /// Whether result `k` has run-time extents (`-1` in its shape signature), so its
+    /// declared shape is a placeholder that kernels must not insist on.
+    pub fn result_is_dynamic(&self, k: usize) -> bool {
+        self.op
+            .outputs
+            .get(k)
+            .and_then(|&v| self.graph.get_value(v))
+            .is_some_and(|v| v.shape_signature.as_ref().is_some_and(|s| s.contains(&-1)))
+    }
+
     /// Whether the op computes on quantized integers (its first operand or first result is
     /// an integer tensor with quantization).
     pub fn is_quantized(&self) -> bool {
@@ -103,6 +116,9 @@ impl<'a> KernelCtx<'a> {
 
 /// Runs one op.
 pub fn eval(cx: &KernelCtx<'_>) -> Result<Vec<Tensor>, KernelError> {
+    if let Some(r) = compare::eval(cx) {
+        return r;
+    }
     if let Some(r) = movement::eval(cx) {
         return r;
     }

@@ -315,3 +315,127 @@ fn verifies_a_long_chain_quickly() {
     g.outputs.push(prev);
     assert_eq!(verify_graph(&g), Ok(()));
 }
+
+/// A module with an IF (graphs 1 and 2) and a WHILE (cond 3, body 4), shaped like the
+/// TF converter's output for `tf.cond` and `tf.while_loop`.
+const CONTROL_FLOW: &str = r#"module {
+  graph @main(%arg0: tensor<1x8xf32>, %arg1: tensor<i32>) {
+    %c0 = const dense<[2]> : tensor<i32>
+    %c1 = const dense<[0]> : tensor<i32>
+    %0 = greater(%arg1, %c0) : tensor<bool>
+    %1 = if(%0, %arg0) {then_graph = 2, else_graph = 1} : tensor<1x8xf32>
+    %2:3 = while(%c1, %1, %arg1) {cond_graph = 3, body_graph = 4} : tensor<i32>, tensor<1x8xf32>, tensor<i32>
+    return %2#1
+  }
+
+  graph @else(%arg0: tensor<1x8xf32>) {
+    %c0 = const dense<[1.0]> : tensor<f32>
+    %0 = sub(%arg0, %c0) : tensor<1x8xf32>
+    return %0
+  }
+
+  graph @then(%arg0: tensor<1x8xf32>) {
+    %c0 = const dense<[2.0]> : tensor<f32>
+    %0 = mul(%arg0, %c0) : tensor<1x8xf32>
+    return %0
+  }
+
+  graph @cond(%arg0: tensor<i32>, %arg1: tensor<1x8xf32>, %arg2: tensor<i32>) {
+    %0 = less(%arg0, %arg2) : tensor<bool>
+    return %0
+  }
+
+  graph @body(%arg0: tensor<i32>, %arg1: tensor<1x8xf32>, %arg2: tensor<i32>) {
+    %c0 = const dense<[1]> : tensor<i32>
+    %0 = add(%arg0, %c0) : tensor<i32>
+    %1 = tanh(%arg1) : tensor<1x8xf32>
+    return %0, %1, %arg2
+  }
+}
+"#;
+
+fn control_flow() -> Module {
+    crate::parse::parse_module(CONTROL_FLOW).unwrap()
+}
+
+fn call_error(m: &Module) -> String {
+    verify_module(m).expect_err("module should be rejected").to_string()
+}
+
+/// The first op of graph 0 with the given mnemonic.
+fn op_named(m: &Module, mnemonic: &str) -> OpId {
+    let g = &m.graphs[0];
+    g.op_ids().find(|&id| g.op(id).op.mnemonic() == mnemonic).unwrap()
+}
+
+#[test]
+fn control_flow_module_verifies_and_prints_back() {
+    let m = control_flow();
+    assert_eq!(verify_module(&m), Ok(()));
+    let printed = crate::print::print_module(&m, &crate::print::PrintOptions::default());
+    assert_eq!(printed, CONTROL_FLOW);
+    assert_eq!(
+        crate::shape::infer_call_types(&m, &Op::If { then_graph: 2, else_graph: 1 }),
+        Some(vec![ty(F32, &[1, 8])])
+    );
+}
+
+#[test]
+fn calls_out_of_range_or_into_main_are_rejected() {
+    let mut m = control_flow();
+    let id = op_named(&m, "if");
+    *m.graphs[0].op_kind_mut(id) = Op::If { then_graph: 9, else_graph: 1 };
+    assert_eq!(call_error(&m), "graph '#0 main': op #1 (if): then graph #9 does not exist (the module has 5 graphs)");
+    *m.graphs[0].op_kind_mut(id) = Op::If { then_graph: 2, else_graph: 0 };
+    assert!(call_error(&m).contains("else graph is the main graph #0"), "{}", call_error(&m));
+}
+
+#[test]
+fn recursion_between_callees_is_rejected() {
+    let mut m = control_flow();
+    // The else graph calls the then graph, which calls the else graph.
+    for (caller, callee) in [(1usize, 2u32), (2, 1)] {
+        let g = &mut m.graphs[caller];
+        let x = g.inputs[0];
+        let c = g.add_const("c", ty(Bool, &[]), Constant::from(vec![1u8]));
+        let out = g.add_value(Value::new("r", ty(F32, &[1, 8])));
+        g.add_op(Operation::new(Op::If { then_graph: callee, else_graph: callee }, vec![Some(c), Some(x)], vec![out]))
+            .unwrap();
+    }
+    assert!(call_error(&m).contains("already on the call stack (recursion)"), "{}", call_error(&m));
+}
+
+#[test]
+fn call_arity_and_types_must_match_the_callee() {
+    let mut m = control_flow();
+    // The body returns i32 where the loop state holds f32.
+    let body = &mut m.graphs[4];
+    let first = body.outputs[0];
+    body.outputs[1] = first;
+    assert_eq!(
+        call_error(&m),
+        "graph '#0 main': op #2 (while): results vs body graph #4 outputs: 1 is f32[1,8] vs i32[]"
+    );
+    let mut m = control_flow();
+    m.graphs[3].add_input("extra", ty(F32, &[1]));
+    assert!(call_error(&m).contains("operands vs cond graph #3 inputs: 3 vs 4"), "{}", call_error(&m));
+    // An IF condition must be a bool.
+    let mut m = control_flow();
+    let id = op_named(&m, "if");
+    let arg1 = m.graphs[0].inputs[1];
+    m.graphs[0].set_input(id, 0, Some(arg1));
+    assert!(call_error(&m).contains("condition is i32[], expected a one-element bool"), "{}", call_error(&m));
+}
+
+#[test]
+fn comparisons_infer_bool_and_broadcast() {
+    let mut g = Graph::new("g");
+    let a = g.add_input("a", ty(I8, &[2, 1]));
+    let b = g.add_input("b", ty(I8, &[3]));
+    let out = g.add_value(Value::new("o", ty(Bool, &[2, 3])));
+    g.add_op(Operation::new(Op::GreaterEqual, vec![Some(a), Some(b)], vec![out])).unwrap();
+    g.outputs.push(out);
+    assert_eq!(verify_graph(&g), Ok(()));
+    g.value_mut(out).ty = ty(I8, &[2, 3]);
+    assert_rejects(&g, "bool[2,3]");
+}

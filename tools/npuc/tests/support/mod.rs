@@ -74,7 +74,7 @@ pub fn litert_differences(model: &Path, resolver: &str, seeds: usize) -> Vec<Str
     assert!(o.status.success(), "LiteRT cannot run {}: {}", model.display(), stderr(&o));
     let module = npuc_tflite::import_file(&oracle_model).unwrap();
     let g = &module.graphs[0];
-    let interp = Interpreter::new(g, &Options { threads: 1 }).unwrap();
+    let interp = Interpreter::for_module(&module, 0, &Options { threads: 1 }).unwrap();
     let mut diffs = Vec::new();
     for s in 0..seeds {
         let dir = out.join(format!("seed_{s}"));
