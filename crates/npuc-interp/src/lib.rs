@@ -23,13 +23,13 @@ pub mod tensor;
 
 pub use error::{InterpError, KernelError};
 pub use interpreter::{Interpreter, Observer, Options, DEFAULT_WHILE_LIMIT};
+/// TFLite's fixed-point primitives, for back ends that must requantize exactly as the kernels do.
+pub use kernels::quant::fixed_point;
 /// TFLite's multiplier encoding, for back ends that must requantize exactly as the kernels do.
 pub use kernels::quant::fixed_point::{mean_multiplier, quantize_multiplier, QuantizedMultiplier};
 /// Source taps of int8/int16 bilinear resize, for back ends that must resize exactly as it does.
 pub use kernels::quant::lut::bilinear_taps_q10;
 /// The exponential table of 8-bit softmax, for back ends that must run its arithmetic.
 pub use kernels::quant::lut::softmax_8bit_exp_table;
-/// TFLite's fixed-point primitives, for back ends that must requantize exactly as the kernels do.
-pub use kernels::quant::fixed_point;
 pub use random::{random_inputs, random_tensor};
 pub use tensor::{Data, Tensor};

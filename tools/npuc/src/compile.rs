@@ -6,6 +6,11 @@
 //! adds is a fixed default pipeline, verification that cannot be turned off (compile must
 //! never write an invalid model) and the summary. Numeric options are parsed here, not by
 //! clap, so a bad value is the driver's one-line error with exit code 2.
+//!
+//! With `--target`, compile is the NPU compiler: a float model is quantized (synthetic
+//! calibration unless `--calibration` is given), the stage table gains the target's
+//! simulated cost per stage, and the result is lowered and written as a `.npu` artifact
+//! (docs/artifact-format.md) whose report carries the cycle model's figures.
 
 use std::path::{Path, PathBuf};
 
@@ -63,6 +68,10 @@ pub struct CompileArgs {
     /// Write every constant in full in .nir output (default: large ones as a hash).
     #[arg(long)]
     full_constants: bool,
+    /// Compile for an NPU target (a built-in name such as ethos-u55-128, see `npuc targets`,
+    /// or a target .toml file): quantize if needed, lower, and write a .npu artifact.
+    #[arg(long, value_name = "TARGET")]
+    target: Option<String>,
 }
 
 /// Sizes of the model at one end of the pipeline.
@@ -155,6 +164,63 @@ struct Report<'a> {
     pipeline: &'a str,
     stages: &'a [StageRecord],
     summary: &'a Summary,
+    /// With `--target`: the artifact's report (the keys `npuc inspect --json` shows).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    npu: Option<&'a serde_json::Map<String, serde_json::Value>>,
+}
+
+/// Whether any graph of `m` computes in floating point (results of ops other than
+/// DEQUANTIZE, which only converts a quantized model's output back).
+fn has_float_compute(m: &npuc_ir::Module) -> bool {
+    m.graphs.iter().any(|g| {
+        g.op_ids().any(|id| {
+            let o = g.op(id);
+            !matches!(o.op, npuc_ir::Op::Dequantize) && o.outputs.iter().any(|&v| g.value(v).ty.dtype.is_float())
+        })
+    })
+}
+
+/// What compile writes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Output {
+    /// A model file.
+    Model(Format),
+    /// A `.npu` artifact.
+    Npu,
+}
+
+/// Whether `path` names a `.npu` artifact.
+fn is_npu(path: &Path) -> bool {
+    path.extension().and_then(|e| e.to_str()).is_some_and(|e| e.eq_ignore_ascii_case("npu"))
+}
+
+/// What compile writes: a `.npu` artifact with `--target`, else a model (see
+/// [`output_format`]).
+fn output_kind(output: &Path, emit: Option<&str>, target: Option<&str>) -> Result<Output, DriverError> {
+    match (target, emit) {
+        (Some(_), None | Some("npu")) => {
+            if output == Path::new("-") {
+                return Err(DriverError::usage("-o", "a .npu artifact cannot be written to stdout (use a file)"));
+            }
+            if !is_npu(output) && emit.is_none() {
+                return Err(DriverError::usage(
+                    output.display().to_string(),
+                    "with --target compile writes a .npu artifact (name the output *.npu)",
+                ));
+            }
+            Ok(Output::Npu)
+        }
+        (Some(_), Some(other)) => Err(DriverError::usage(
+            "--emit",
+            format!("'{other}' cannot be combined with --target, which writes a .npu artifact"),
+        )),
+        (None, Some("npu")) => Err(DriverError::usage("--emit", "npu needs --target (which NPU to compile for)")),
+        (None, _) if emit.is_none() && is_npu(output) => Err(DriverError::usage(
+            output.display().to_string(),
+            "a .npu artifact is compiled for a target: add --target (e.g. --target ethos-u55-128)",
+        )),
+        (None, _) => output_format(output, emit).map(Output::Model),
+    }
 }
 
 /// The output format: `--emit`, else `-o`'s extension; compile writes models only.
@@ -205,8 +271,14 @@ fn option_path(flag: &str, path: &Path) -> Result<String, DriverError> {
 }
 
 /// The pipeline compile runs: `passes`, then pruning and quantization when a compression
-/// config or calibration data is given. The config is validated here, before any work.
-fn full_pipeline(passes: &str, compression: Option<&Path>, calibration: Option<&Path>) -> Result<String, DriverError> {
+/// config or calibration data is given, or quantization alone when `quantize` is set (a
+/// float model compiled for an NPU). The config is validated here, before any work.
+fn full_pipeline(
+    passes: &str,
+    compression: Option<&Path>,
+    calibration: Option<&Path>,
+    quantize_anyway: bool,
+) -> Result<String, DriverError> {
     let mut pipeline = passes.to_string();
     let mut quantize = Vec::new();
     if let Some(path) = compression {
@@ -223,6 +295,8 @@ fn full_pipeline(passes: &str, compression: Option<&Path>, calibration: Option<&
     }
     if compression.is_some() || calibration.is_some() {
         pipeline.push_str(&format!(",quantize{{{}}}", quantize.join(",")));
+    } else if quantize_anyway {
+        pipeline.push_str(",quantize");
     }
     Ok(pipeline)
 }
@@ -233,10 +307,14 @@ pub fn compile(args: CompileArgs) -> Result<(), DriverError> {
         .seed
         .parse()
         .map_err(|_| DriverError::usage("--seed", format!("'{}' is not a non-negative integer", args.seed)))?;
-    let format = output_format(&args.output, args.emit.as_deref())?;
-    let pipeline = full_pipeline(&args.passes, args.compression.as_deref(), args.calibration.as_deref())?;
-    let passes = crate::opt::build_pipeline(&pipeline)?;
+    let output = output_kind(&args.output, args.emit.as_deref(), args.target.as_deref())?;
+    let target = args.target.as_deref().map(crate::targets::resolve).transpose()?;
     let mut module = model_io::load(&args.model)?;
+    // An NPU runs integers: a float model is quantized on the way (unless the user's own
+    // pipeline already does).
+    let quantize = target.is_some() && has_float_compute(&module) && !args.passes.contains("quantize");
+    let pipeline = full_pipeline(&args.passes, args.compression.as_deref(), args.calibration.as_deref(), quantize)?;
+    let passes = crate::opt::build_pipeline(&pipeline)?;
     // `args.verify_each` is implied: compile never writes a model the verifier rejects.
     let _ = args.verify_each;
     let instrumentation = Instrumentation {
@@ -247,9 +325,22 @@ pub fn compile(args: CompileArgs) -> Result<(), DriverError> {
         check_numerics: args.check_numerics,
         seed,
     };
-    let report = crate::opt::run_pipeline(&mut module, passes, instrumentation, &args.model)?;
-    let bytes = model_io::render(&module, format, args.full_constants).map_err(|e| e.in_file(&args.output))?;
-    model_io::write_output(&args.output, &bytes)?;
+    let providers: Vec<Box<dyn npuc_pass::CostProvider>> = match &target {
+        Some(t) => vec![Box::new(npuc_npu::perf::SimulatedCost { target: t.clone() })],
+        None => Vec::new(),
+    };
+    let report = crate::opt::run_pipeline(&mut module, passes, instrumentation, &args.model, providers)?;
+    let npu = match (output, &target) {
+        (Output::Npu, Some(t)) => {
+            Some(crate::npu::lower_and_write(&module, t, &pipeline, &report, &args.model, &args.output)?)
+        }
+        (Output::Model(format), _) => {
+            let bytes = model_io::render(&module, format, args.full_constants).map_err(|e| e.in_file(&args.output))?;
+            model_io::write_output(&args.output, &bytes)?;
+            None
+        }
+        (Output::Npu, None) => return Err(DriverError::internal("a .npu output without a target")),
+    };
 
     let stages = &report.stages.stages;
     let (first, last) = match (stages.first(), stages.last()) {
@@ -265,10 +356,12 @@ pub fn compile(args: CompileArgs) -> Result<(), DriverError> {
             pipeline: &pipeline,
             stages,
             summary: &summary,
+            npu: npu.as_ref().map(|n| &n.report),
         };
         serde_json::to_string_pretty(&r).map_err(|e| DriverError::internal(e.to_string()))? + "\n"
     } else {
-        format!("{}{}\n", report.stages.to_text(), summary.line)
+        let npu_lines = npu.as_ref().map(|n| n.text.clone()).unwrap_or_default();
+        format!("{}{}\n{npu_lines}", report.stages.to_text(), summary.line)
     };
     // The model owns stdout when written there; the report then goes to stderr.
     if args.output == Path::new("-") {
@@ -338,5 +431,18 @@ mod tests {
         assert_eq!(output_format(Path::new("a.mlir"), None).is_ok(), cfg!(feature = "mlir"));
         assert_eq!(output_format(Path::new("-"), Some("mlir")).is_ok(), cfg!(feature = "mlir"));
         assert!(output_format(Path::new("-"), Some("tflite")).is_err());
+    }
+
+    #[test]
+    fn a_target_means_a_npu_artifact_and_a_npu_artifact_needs_a_target() {
+        let t = Some("ethos-u55-128");
+        assert_eq!(output_kind(Path::new("m.npu"), None, t).unwrap(), Output::Npu);
+        assert_eq!(output_kind(Path::new("m.bin"), Some("npu"), t).unwrap(), Output::Npu);
+        assert!(output_kind(Path::new("m.tflite"), None, t).is_err());
+        assert!(output_kind(Path::new("-"), None, t).is_err());
+        assert!(output_kind(Path::new("m.npu"), Some("tflite"), t).is_err());
+        assert!(output_kind(Path::new("m.npu"), None, None).is_err());
+        assert!(output_kind(Path::new("m.bin"), Some("npu"), None).is_err());
+        assert_eq!(output_kind(Path::new("m.tflite"), None, None).unwrap(), Output::Model(Format::Tflite));
     }
 }

@@ -9,6 +9,7 @@ mod compile;
 mod error;
 mod inspect;
 mod model_io;
+mod npu;
 mod opt;
 mod passes;
 mod run;

@@ -44,8 +44,12 @@ pub fn run_pipeline(
     passes: Vec<Box<dyn Pass>>,
     instrumentation: Instrumentation,
     model: &Path,
+    providers: Vec<Box<dyn npuc_pass::CostProvider>>,
 ) -> Result<PipelineReport, DriverError> {
     let mut pm = PassManager::new(passes).with_instrumentation(instrumentation);
+    for p in providers {
+        pm.add_cost_provider(p);
+    }
     let report = pm.run(module, &mut std::io::stderr().lock()).map_err(|e| match e {
         PassError::Verify { .. } | PassError::Failed { .. } => DriverError::internal(e.to_string()),
         other => DriverError::input(model.display().to_string(), other.to_string()),
@@ -77,7 +81,7 @@ pub fn opt(args: OptArgs) -> Result<(), DriverError> {
     let mut module = model_io::load(&args.model)?;
     let show_table =
         args.stage_table || args.json || args.instrumentation.timing || args.instrumentation.check_numerics;
-    let report = run_pipeline(&mut module, passes, args.instrumentation, &args.model)?;
+    let report = run_pipeline(&mut module, passes, args.instrumentation, &args.model, Vec::new())?;
     let bytes = model_io::render(&module, format, false).map_err(|e| e.in_file(&args.output))?;
     model_io::write_output(&args.output, &bytes)?;
     if show_table {

@@ -15,8 +15,18 @@ pub struct TargetsArgs {
     json: bool,
 }
 
+/// A built-in target by name or a target file; errors name `option`.
+pub fn resolve_for(option: &str, name_or_path: &str) -> Result<Target, DriverError> {
+    Target::resolve(name_or_path).map_err(|e| DriverError::usage(option, e.to_string()))
+}
+
+/// A built-in target by name or a target file, as `--target` takes it.
+pub fn resolve(name_or_path: &str) -> Result<Target, DriverError> {
+    resolve_for("--target", name_or_path)
+}
+
 fn load(name_or_path: &str) -> Result<Target, DriverError> {
-    Target::resolve(name_or_path).map_err(|e| DriverError::usage("target", e.to_string()))
+    resolve_for("target", name_or_path)
 }
 
 /// The external memory kind as the target file spells it (`flash`, `dram`).

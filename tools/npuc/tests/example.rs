@@ -1,6 +1,8 @@
 //! The README's built-in example: `tools/fixtures/examples/sesr-m5-x2-360x640-expanded.tflite`
 //! is exactly what `npuc zoo` writes for it (so its provenance is reproducible), and the
-//! README's main command compiles it into the collapsed network of the SESR paper.
+//! README's main command compiles it for an NPU: collapsed into the SESR paper's network,
+//! quantized, lowered and written as a `.npu` artifact. The target path is exercised on the
+//! same network at 64×64 (the 360×640 calibration is a release-build job, not a debug test).
 
 mod support;
 
@@ -35,6 +37,29 @@ fn readme_command_collapses_the_example() {
     let prelu = 5 * 360 * 640 * 16;
     assert_eq!(last["macs"].as_u64().unwrap(), 13_520 * 360 * 640 + prelu);
     assert!(out.exists());
+}
+
+#[test]
+fn readme_command_compiles_the_network_for_an_npu() {
     let readme = std::fs::read_to_string(repo().join("README.md")).unwrap();
-    assert!(readme.contains(&format!("cargo run --release -p npuc -- compile {EXAMPLE}")), "README names the example");
+    let command = format!("cargo run --release -p npuc -- compile {EXAMPLE} --target ethos-u65-256 -o sesr-m5-x2.npu");
+    assert!(readme.contains(&command), "README's main command is not `{command}`");
+
+    let dir = tempfile::tempdir().unwrap();
+    let small = dir.path().join("m5-64.tflite");
+    let o = npuc(&["zoo", "sesr-m5", "--scale", "2", "--input", "64x64", "-o", small.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let out = dir.path().join("sesr-m5-x2.npu");
+    let o =
+        npuc(&["compile", small.to_str().unwrap(), "--target", "ethos-u65-256", "-o", out.to_str().unwrap(), "--json"]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let report: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let stages: Vec<&str> = report["stages"].as_array().unwrap().iter().map(|s| s["stage"].as_str().unwrap()).collect();
+    assert_eq!(stages, ["input", "canonicalize", "collapse-linear", "quantize"]);
+    let npu = &report["npu"];
+    // Every conv, add and activation on the NPU; DEPTH_TO_SPACE has no Ethos-U command.
+    assert_eq!((npu["npu_ops"].as_u64(), npu["cpu_ops"].as_u64()), (Some(17), Some(1)), "{npu}");
+    assert!(npu["cycles"].as_u64().is_some_and(|c| c > 0) && npu["energy_uj"].as_f64().is_some_and(|e| e > 0.0));
+    assert!(npu["encoded_weight_bytes"].as_u64().is_some_and(|b| b < 16 * 1024), "{npu}");
+    assert!(out.exists());
 }

@@ -152,3 +152,72 @@ fn sixteen_by_eight_models_simulate_like_run() {
         same_outputs(&q, &npu, "9", dir.path());
     }
 }
+
+/// `npuc compile --target` is the whole NPU compiler: a float model is quantized, lowered
+/// and written as an artifact whose report has the cycle model's figures, and simulating the
+/// artifact gives exactly what running the same quantized model in the interpreter gives.
+#[test]
+fn compile_with_a_target_quantizes_lowers_and_simulates_like_the_interpreter() {
+    let dir = tempfile::tempdir().unwrap();
+    let float = fixture("mobilenet_v2_035_96_f32.tflite");
+    let npu = dir.path().join("m.npu");
+    let o =
+        npuc(&["compile", float.to_str().unwrap(), "--target", "ethos-u55-128", "-o", npu.to_str().unwrap(), "--json"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let report: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(report["pipeline"], "canonicalize,collapse-linear,quantize");
+    let stage = report["stages"].as_array().unwrap().last().unwrap();
+    assert!(stage["costs"].to_string().contains("npu.cycles"), "{stage}");
+    let inspect = npuc(&["inspect", npu.to_str().unwrap(), "--json"]);
+    let keys: serde_json::Value = serde_json::from_slice(&inspect.stdout).unwrap();
+    for k in ["cycles", "latency_us", "energy_uj", "sram_bytes", "flash_bytes", "encoded_weight_bytes"] {
+        assert!(keys[k].as_f64().is_some_and(|v| v > 0.0), "{k}: {}", keys[k]);
+        assert_eq!(keys[k], report["npu"][k], "{k}: compile --json and inspect --json disagree");
+    }
+    assert_eq!((keys["npu_ops"].as_u64(), keys["cpu_ops"].as_u64()), (Some(65), Some(0)));
+
+    // The same pipeline without a target writes the quantized model the artifact was made from.
+    let quantized = dir.path().join("q.tflite");
+    let o = npuc(&[
+        "compile",
+        float.to_str().unwrap(),
+        "--passes",
+        "canonicalize,collapse-linear,quantize",
+        "-o",
+        quantized.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    same_outputs(&quantized, &npu, "3", dir.path());
+
+    // Equal inputs, equal bytes.
+    let again = dir.path().join("again.npu");
+    let o = npuc(&["compile", float.to_str().unwrap(), "--target", "ethos-u55-128", "-o", again.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(std::fs::read(&npu).unwrap() == std::fs::read(&again).unwrap(), "artifacts differ from run to run");
+}
+
+#[test]
+fn compile_target_errors_are_one_line_and_leave_no_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("x.npu");
+    let example =
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../fixtures/examples/sesr-m5-x2-360x640-expanded.tflite");
+    let int8 = fixture("ds_cnn_int8.tflite");
+    let cases: Vec<(Vec<&str>, &str)> = vec![
+        (vec![int8.to_str().unwrap(), "--target", "ethos-u99", "-o", out.to_str().unwrap()], "ethos-u99"),
+        (vec![int8.to_str().unwrap(), "-o", out.to_str().unwrap()], "add --target"),
+        (vec![int8.to_str().unwrap(), "--target", "ethos-u55-128", "-o", "x.tflite"], "writes a .npu artifact"),
+        // A 360x640 SESR's feature maps exceed the U55's SRAM and flash cannot hold them.
+        (vec![example.to_str().unwrap(), "--target", "ethos-u55-128", "-o", out.to_str().unwrap()], "SRAM arena needs"),
+    ];
+    for (args, needle) in cases {
+        let mut all = vec!["compile"];
+        all.extend(args);
+        let o = npuc(&all);
+        let err = stderr(&o);
+        assert_eq!(o.status.code(), Some(2), "{all:?}: {err}");
+        assert_eq!(err.lines().filter(|l| l.starts_with("error: ")).count(), 1, "{all:?}: {err}");
+        assert!(err.contains(needle), "{all:?}: {err}");
+        assert!(!out.exists(), "{all:?} left {}", out.display());
+    }
+}
