@@ -43,11 +43,19 @@ pub struct LowerOptions {
     pub ofm_block_depth: usize,
     /// Arena alignment in bytes.
     pub alignment: u64,
+    /// Weight streams already encoded (e.g. by the cycle model's estimates of the same graph).
+    pub streams: std::sync::Arc<crate::perf::EncodedSizes>,
 }
 
 impl Default for LowerOptions {
     fn default() -> Self {
-        LowerOptions { pipeline: String::new(), stage_table: None, ofm_block_depth: 16, alignment: 16 }
+        LowerOptions {
+            pipeline: String::new(),
+            stage_table: None,
+            ofm_block_depth: 16,
+            alignment: 16,
+            streams: Default::default(),
+        }
     }
 }
 
@@ -134,6 +142,15 @@ enum Lowering {
 /// Lowers a quantized graph for `target`.
 pub fn lower(g: &Graph, target: &Target, opts: &LowerOptions) -> Result<NpuProgram, LowerError> {
     check_quantized(g)?;
+    // IF/WHILE call other graphs of the module; the CPU model is built from this graph
+    // alone, so it could not carry them.
+    if let Some(id) = g.op_ids().find(|&id| matches!(g.op(id).op, npuc_ir::Op::If { .. } | npuc_ir::Op::While { .. })) {
+        return Err(op_error(
+            g,
+            id,
+            "control flow calls other graphs of the model, which the artifact's CPU part cannot carry yet".into(),
+        ));
+    }
     let part = partition(g, target)?;
     let order: Vec<OpId> = part.assignments.iter().map(|(id, _, _)| *id).collect();
     let mut devices = Vec::with_capacity(order.len());
@@ -520,16 +537,19 @@ impl Builder<'_> {
             _ => (1, 1),
         };
         let ifm_bits = if ifm.ty.dtype == DType::I16 { 16 } else { 8 };
-        let params = ReorderParams {
-            accelerator: accelerator(self.target),
-            ofm_block_depth: self.opts.ofm_block_depth,
-            traversal,
-            ifm_bits,
-            dilation,
+        // The stream follows the op's block configuration, as the hardware consumes it (and
+        // as Vela encodes it); targets without a block model use the option's depth.
+        let block = crate::perf::weight_block(g, self.target, id);
+        let ofm_block_depth = block.as_ref().map_or(self.opts.ofm_block_depth, |b| b.ofm_block[2] as usize);
+        let traversal = match (traversal, &block) {
+            (Traversal::DepthFirst, Some(b)) if b.is_partkernel && ifm_bits == 8 => Traversal::PartKernelFirst,
+            (t, _) => t,
         };
+        let params =
+            ReorderParams { accelerator: accelerator(self.target), ofm_block_depth, traversal, ifm_bits, dilation };
         let reordered = reorder(&values, ohwi, &params).map_err(|e| fail(e.to_string()))?;
-        let stream = crate::codec::encode(&reordered).map_err(|e| fail(e.to_string()))?;
-        self.program.weights.push(stream);
+        let stream = self.opts.streams.encode(&reordered).map_err(|e| fail(e.to_string()))?;
+        self.program.weights.push(stream.as_ref().clone());
         let wref = WeightRef {
             stream: self.program.weights.len() as u32 - 1,
             ohwi,

@@ -227,6 +227,25 @@ struct Pass {
 
 /// Estimates `g` on `target`. See the module doc for the model.
 pub fn estimate(g: &Graph, target: &Target) -> Result<PerfReport, PerfError> {
+    estimate_with(g, target, &EncodedSizes::default())
+}
+
+/// The OFM block the model picks for the pass of `op` that reads its weights: its depth and
+/// part-kernel choice fix the weight stream order, so lowering reorders with it (as Vela
+/// encodes per block config). `None` when the op has no weights or the target no
+/// `[timing]` model.
+pub fn weight_block(g: &Graph, target: &Target, op: OpId) -> Option<BlockConfig> {
+    let timing = target.timing.as_ref()?;
+    let (device, sizes) = (HashMap::new(), EncodedSizes::default());
+    // The block search looks at shapes and kinds only, not at where tensors live.
+    let cx =
+        Ctx { sizes: &sizes, g, target, timing, device: &device, fm_level: Level::Sram, weight_level: Level::External };
+    let pass = cx.passes(op).ok()?.into_iter().find(|p| p.weights.is_some())?;
+    find_block_config(target, &pass.query).ok()
+}
+
+/// [`estimate`], reusing (and adding to) the weight stream sizes in `sizes`.
+pub fn estimate_with(g: &Graph, target: &Target, sizes: &EncodedSizes) -> Result<PerfReport, PerfError> {
     let timing = target.timing.as_ref().ok_or_else(|| PerfError::NoTiming { target: target.name.clone() })?;
     // Float graphs are placed as their int8 form would be.
     let part = partition(&int8_view(g), target)?;
@@ -235,7 +254,7 @@ pub fn estimate(g: &Graph, target: &Target) -> Result<PerfReport, PerfError> {
     let plan = plan_memory(g, &order, &PlanOptions::default())?;
     let fm_level = if plan.arena_bytes <= target.memory.sram.size_bytes { Level::Sram } else { Level::External };
     let weight_level = if target.memory.mode == MemoryMode::SramOnly { Level::Sram } else { Level::External };
-    let cx = Ctx { g, target, timing, device: &device, fm_level, weight_level };
+    let cx = Ctx { g, target, timing, device: &device, fm_level, weight_level, sizes };
 
     let mut ops = Vec::with_capacity(order.len());
     let mut prev_slack = 0u64;
@@ -330,6 +349,7 @@ enum PassError {
 }
 
 struct Ctx<'a> {
+    sizes: &'a EncodedSizes,
     g: &'a Graph,
     target: &'a Target,
     timing: &'a npuc_target::Timing,
@@ -755,8 +775,30 @@ impl Ctx<'_> {
             dilation: (1, 1),
         };
         let ordered = reorder(&values, shape, &params).map_err(|e| format!("weight reorder: {e}"))?;
-        let stream = crate::codec::encode(&ordered).map_err(|e| format!("weight encode: {e}"))?;
+        let stream = self.sizes.encode(&ordered).map_err(|e| format!("weight encode: {e}"))?;
         Ok(round_up(stream.len() as u64, 16))
+    }
+}
+
+/// Weight streams encoded so far, by the hash of the reordered values: a graph re-costed at
+/// every stage of a pipeline, then lowered, encodes each unchanged filter once (encoding
+/// dominates both the estimate's and the lowering's time).
+#[derive(Debug, Default)]
+pub struct EncodedSizes(std::sync::Mutex<HashMap<[u8; 32], std::sync::Arc<Vec<u8>>>>);
+
+impl EncodedSizes {
+    /// The compressed stream of `ordered` (reordered weights), encoded at most once.
+    pub fn encode(&self, ordered: &[i16]) -> Result<std::sync::Arc<Vec<u8>>, crate::codec::CodecError> {
+        let bytes: Vec<u8> = ordered.iter().flat_map(|v| v.to_le_bytes()).collect();
+        let key = *blake3::hash(&bytes).as_bytes();
+        if let Some(s) = self.0.lock().ok().and_then(|m| m.get(&key).cloned()) {
+            return Ok(s);
+        }
+        let stream = std::sync::Arc::new(crate::codec::encode(ordered)?);
+        if let Ok(mut m) = self.0.lock() {
+            m.insert(key, stream.clone());
+        }
+        Ok(stream)
     }
 }
 
@@ -766,6 +808,15 @@ impl Ctx<'_> {
 pub struct SimulatedCost {
     /// The target costed.
     pub target: Target,
+    /// Weight stream sizes shared by every stage (and with whoever holds the other `Arc`).
+    pub sizes: std::sync::Arc<EncodedSizes>,
+}
+
+impl SimulatedCost {
+    /// A provider for `target` with an empty size cache.
+    pub fn new(target: Target) -> Self {
+        SimulatedCost { target, sizes: Default::default() }
+    }
 }
 
 impl npuc_pass::CostProvider for SimulatedCost {
@@ -781,7 +832,7 @@ impl npuc_pass::CostProvider for SimulatedCost {
     /// `[timing]` model, or a stage whose shapes are not inferred yet): the stage table shows
     /// the gap instead of failing the pipeline.
     fn cost(&self, g: &Graph) -> Vec<f64> {
-        match estimate(g, &self.target) {
+        match estimate_with(g, &self.target, &self.sizes) {
             Ok(r) => vec![r.cycles as f64, r.latency_us, r.energy_uj, r.sram_bytes as f64],
             Err(_) => vec![f64::NAN; 4],
         }

@@ -77,7 +77,7 @@ fn bigger_macs_array_is_faster() {
 #[test]
 fn stage_table_provider_reports_the_estimate() {
     let g = load("ds_cnn_int8.tflite");
-    let p = SimulatedCost { target: u55() };
+    let p = SimulatedCost::new(u55());
     let cols = p.cost(&g);
     assert_eq!(cols.len(), p.columns().len());
     let r = estimate(&g, &u55()).expect("estimate");
@@ -89,5 +89,5 @@ fn target_without_timing_is_an_error_and_a_gap_in_the_table() {
     let g = load("ds_cnn_int8.tflite");
     let m = Target::builtin("mobile-npu").expect("target");
     assert!(matches!(estimate(&g, &m), Err(PerfError::NoTiming { .. })));
-    assert!(SimulatedCost { target: m }.cost(&g).iter().all(|c| c.is_nan()));
+    assert!(SimulatedCost::new(m).cost(&g).iter().all(|c| c.is_nan()));
 }

@@ -6,8 +6,9 @@
 //! (Vela names its operators after their output tensors; vela_perf.py groups the operators
 //! Vela splits an op into). Goals: median |npuc − Vela| / Vela ≤ 15 %, no model beyond 30 %.
 //! The model has no per-model constants: everything comes from the target file or cited
-//! Vela facts. The table also prints both encoded weight sizes (not asserted: Vela adds
-//! weights of ops it rewrites into convolutions, e.g. MEAN and RESIZE_BILINEAR).
+//! Vela facts. The table also prints both encoded weight sizes, and npuc's must not exceed
+//! Vela's on any model (the lowering encodes the same streams with the same block configs;
+//! Vela also adds weights of ops it rewrites into convolutions, e.g. MEAN and RESIZE_BILINEAR).
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -158,5 +159,13 @@ fn npuc_cycles_track_vela_on_every_int8_fixture() {
     assert!(median <= 0.15, "median error {:.1}% exceeds 15%", median * 100.0);
     for r in &rows {
         assert!(r.error() <= 0.30, "{} on {}: error {:.1}% exceeds 30%", r.model, r.target, r.error() * 100.0);
+        assert!(
+            r.npuc_weights <= r.vela_weights,
+            "{} on {}: npuc encodes {} weight bytes, Vela {}",
+            r.model,
+            r.target,
+            r.npuc_weights,
+            r.vela_weights
+        );
     }
 }

@@ -169,15 +169,18 @@ struct Report<'a> {
     npu: Option<&'a serde_json::Map<String, serde_json::Value>>,
 }
 
-/// Whether any graph of `m` computes in floating point (results of ops other than
-/// DEQUANTIZE, which only converts a quantized model's output back).
-fn has_float_compute(m: &npuc_ir::Module) -> bool {
-    m.graphs.iter().any(|g| {
+/// Whether `m` is a float model: some op computes in floating point (DEQUANTIZE only
+/// converts a quantized model's output back) and no tensor is quantized yet (a model that is
+/// already partly quantized, with float fallbacks, is lowered as it is).
+fn is_float_model(m: &npuc_ir::Module) -> bool {
+    let float_compute = m.graphs.iter().any(|g| {
         g.op_ids().any(|id| {
             let o = g.op(id);
             !matches!(o.op, npuc_ir::Op::Dequantize) && o.outputs.iter().any(|&v| g.value(v).ty.dtype.is_float())
         })
-    })
+    });
+    let quantized = m.graphs.iter().any(|g| g.value_ids().any(|v| g.value(v).ty.quant.is_some()));
+    float_compute && !quantized
 }
 
 /// What compile writes.
@@ -312,7 +315,7 @@ pub fn compile(args: CompileArgs) -> Result<(), DriverError> {
     let mut module = model_io::load(&args.model)?;
     // An NPU runs integers: a float model is quantized on the way (unless the user's own
     // pipeline already does).
-    let quantize = target.is_some() && has_float_compute(&module) && !args.passes.contains("quantize");
+    let quantize = target.is_some() && is_float_model(&module) && !args.passes.contains("quantize");
     let pipeline = full_pipeline(&args.passes, args.compression.as_deref(), args.calibration.as_deref(), quantize)?;
     let passes = crate::opt::build_pipeline(&pipeline)?;
     // `args.verify_each` is implied: compile never writes a model the verifier rejects.
@@ -325,14 +328,16 @@ pub fn compile(args: CompileArgs) -> Result<(), DriverError> {
         check_numerics: args.check_numerics,
         seed,
     };
+    // One cache of encoded weight sizes for every stage's estimate and the final one.
+    let sizes = std::sync::Arc::new(npuc_npu::perf::EncodedSizes::default());
     let providers: Vec<Box<dyn npuc_pass::CostProvider>> = match &target {
-        Some(t) => vec![Box::new(npuc_npu::perf::SimulatedCost { target: t.clone() })],
+        Some(t) => vec![Box::new(npuc_npu::perf::SimulatedCost { target: t.clone(), sizes: sizes.clone() })],
         None => Vec::new(),
     };
     let report = crate::opt::run_pipeline(&mut module, passes, instrumentation, &args.model, providers)?;
     let npu = match (output, &target) {
         (Output::Npu, Some(t)) => {
-            Some(crate::npu::lower_and_write(&module, t, &pipeline, &report, &args.model, &args.output)?)
+            Some(crate::npu::lower_and_write(&module, t, &pipeline, &report, &sizes, &args.model, &args.output)?)
         }
         (Output::Model(format), _) => {
             let bytes = model_io::render(&module, format, args.full_constants).map_err(|e| e.in_file(&args.output))?;

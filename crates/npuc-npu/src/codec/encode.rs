@@ -17,6 +17,12 @@ use super::{
 /// Weights per chunk of the parameter search; a divisor of [`MAX_SLICE_VALUES`] so forced
 /// slice cuts fall on chunk boundaries.
 const CHUNK: usize = 64;
+/// Per-weight cost standing for "impossible" in the chunk sums: 64 of them still fit a u32,
+/// and no possible weight costs more than 32 bits.
+const CHUNK_INF: u32 = 1 << 24;
+/// Filters at least this long plan both modes on two threads (below it the thread hand-off
+/// costs more than it saves).
+const PARALLEL_MIN_VALUES: usize = 4096;
 /// Bits of a slice header without palette: ZDIV, SLICELEN, WDIV, WTRUNC, NEWPAL.
 const SLICE_HEADER_BITS: u64 = 3 + 15 + 3 + 1 + 1;
 /// Cost standing for "option not usable for this chunk".
@@ -123,16 +129,20 @@ pub fn encode(values: &[i16]) -> Result<Vec<u8>, CodecError> {
     }
     let mut w = BitWriter::with_capacity(values.len() + 64);
     if !values.is_empty() {
-        let plain = plan(values, false);
+        // The two modes are planned independently; on large filters that is worth a thread.
         let plan = if values.contains(&0) {
-            let zr = plan(values, true);
+            let (plain, zr) = if values.len() >= PARALLEL_MIN_VALUES {
+                rayon::join(|| plan(values, false), || plan(values, true))
+            } else {
+                (plan(values, false), plan(values, true))
+            };
             if zr.bits < plain.bits {
                 zr
             } else {
                 plain
             }
         } else {
-            plain
+            plan(values, false)
         };
         emit(&mut w, &plan);
     }
@@ -225,15 +235,14 @@ fn choose_palette(hist: &[u64]) -> PaletteChoice {
     let sizes = std::iter::once(0).chain(2..=max_n.max(2));
     for n in sizes {
         let pal = palette_of(&order, hist, n);
-        let mut idx_hist = vec![0u64; 512 + MAX_PALETTE];
-        for &s in &order {
-            idx_hist[pal.index_of[s as usize] as usize] += hist[s as usize];
-        }
+        // Every present value has its own index (palette entries and direct values never
+        // share one), so the data cost is a sum over the distinct values.
         let data = W_OPTS
             .iter()
             .map(|&o| {
-                idx_hist.iter().enumerate().filter(|(_, &c)| c > 0).fold(0u64, |acc, (i, &c)| {
-                    acc.saturating_add(c.saturating_mul(w_cost(o, i as u32, pal.uncompressed_width)))
+                order.iter().fold(0u64, |acc, &s| {
+                    let c = hist[s as usize];
+                    acc.saturating_add(c.saturating_mul(w_cost(o, pal.index_of[s as usize], pal.uncompressed_width)))
                 })
             })
             .min()
@@ -261,14 +270,33 @@ fn choose_options(idx: &[u32], runs: &[u32], zero_runs: bool, pal: &PaletteChoic
     let mut chunk_cost = vec![0u64; nstates];
     let mut wc = [0u64; 13];
     let mut zc = [0u64; NZ];
+    // Bits of every index under every weight option, looked up per weight in the loop below
+    // (the encoder's hot path: one row per index, one column per option). Rows are 16 u32
+    // wide with impossible options at CHUNK_INF, so a chunk's sums are plain vector adds.
+    let max_idx = idx.iter().copied().max().unwrap_or(0) as usize;
+    let table: Vec<[u32; 16]> = (0..=max_idx)
+        .map(|i| {
+            std::array::from_fn(|o| match W_OPTS.get(o) {
+                Some(&opt) => {
+                    u32::try_from(w_cost(opt, i as u32, pal.uncompressed_width)).map_or(CHUNK_INF, |c| c.min(CHUNK_INF))
+                }
+                None => CHUNK_INF,
+            })
+        })
+        .collect();
     for c in 0..nchunks {
         let lo = c * CHUNK;
         let hi = (lo + CHUNK).min(idx.len());
-        wc.iter_mut().for_each(|x| *x = 0);
+        let mut sums = [0u32; 16];
         for &i in &idx[lo..hi] {
-            for (o, x) in W_OPTS.iter().zip(wc.iter_mut()) {
-                *x = x.saturating_add(w_cost(*o, i, pal.uncompressed_width));
+            let row = &table[i as usize];
+            for j in 0..16 {
+                sums[j] += row[j];
             }
+        }
+        for (x, &s) in wc.iter_mut().zip(&sums) {
+            // A sum past CHUNK_INF holds an impossible weight: the option cannot code the chunk.
+            *x = if s >= CHUNK_INF { INF } else { u64::from(s) };
         }
         zc.iter_mut().for_each(|x| *x = 0);
         if zero_runs {
