@@ -756,17 +756,21 @@ fn reduce(a: &Args, keep_dims: bool) -> R<InferredType> {
     for &axis in &axes {
         reduced[norm_axis(axis, rank, "axis")?] = true;
     }
-    let shape =
-        x.ty.shape
-            .iter()
-            .zip(&reduced)
-            .filter_map(|(&d, &r)| match (r, keep_dims) {
-                (false, _) => Some(d),
-                (true, true) => Some(1),
-                (true, false) => None,
-            })
-            .collect();
-    Ok(InferredType::known(x.ty.dtype, shape))
+    Ok(InferredType::known(x.ty.dtype, reduced_dims(&x.ty.shape, &reduced, keep_dims)))
+}
+
+/// The result shape of a reduction of `shape` over the dimensions flagged in `reduced`:
+/// reduced dimensions become 1 with `keep_dims`, and disappear without.
+pub fn reduced_dims(shape: &[usize], reduced: &[bool], keep_dims: bool) -> Vec<usize> {
+    shape
+        .iter()
+        .zip(reduced)
+        .filter_map(|(&d, &r)| match (r, keep_dims) {
+            (false, _) => Some(d),
+            (true, true) => Some(1),
+            (true, false) => None,
+        })
+        .collect()
 }
 
 /// RESHAPE (tensorflow/lite/kernels/reshape.cc): the shape comes from a 1-D int32 operand

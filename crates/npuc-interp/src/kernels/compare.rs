@@ -161,15 +161,7 @@ fn reduced_shape(shape: &[usize], axes: &[i64], keep_dims: bool) -> Result<(Vec<
             reduced[ax as usize] = true;
         }
     }
-    let out = shape
-        .iter()
-        .zip(&reduced)
-        .filter_map(|(&d, &r)| match (r, keep_dims) {
-            (false, _) => Some(d),
-            (true, true) => Some(1),
-            (true, false) => None,
-        })
-        .collect();
+    let out = npuc_ir::shape::reduced_dims(shape, &reduced, keep_dims);
     Ok((reduced, out))
 }
 

@@ -555,6 +555,16 @@ impl<'c, 'a> Emitter<'c, 'a> {
         TypeAttribute::new(Type::float32(self.context)).into()
     }
 
+    /// The attributes every TOSA convolution takes: accumulator type, padding, stride, dilation.
+    fn window_attrs(&self, pad: &[i64; 4], stride: [u32; 2], dilation: [u32; 2]) -> [(&'static str, Attribute<'c>); 4] {
+        [
+            ("acc_type", self.acc_type()),
+            ("pad", self.array(pad)),
+            ("stride", self.array(&stride.map(i64::from))),
+            ("dilation", self.array(&dilation.map(i64::from))),
+        ]
+    }
+
     /// A bias operand of `len` channels, zeros when the op has none.
     fn bias(&mut self, id: OpId, slot: usize, len: usize, dtype: DType) -> Res<Value<'c, 'a>> {
         match self.graph.op(id).input(slot) {
@@ -637,12 +647,7 @@ impl<'c, 'a> Emitter<'c, 'a> {
                     self.spatial(x, &xt, [wt.shape[1], wt.shape[2]], a.stride, a.dilation, a.padding, &ot)?;
                 let b = self.bias(id, 2, wt.shape[0], ot.dtype)?;
                 let zp = self.zero_point(xt.dtype)?;
-                let attrs = [
-                    ("acc_type", self.acc_type()),
-                    ("pad", self.array(&pad)),
-                    ("stride", self.array(&a.stride.map(i64::from))),
-                    ("dilation", self.array(&a.dilation.map(i64::from))),
-                ];
+                let attrs = self.window_attrs(&pad, a.stride, a.dilation);
                 let y = self.op("tosa.conv2d", &[x, w, b, zp, zp], &attrs, rt)?;
                 self.activation(y, a.activation, &ot)?
             }
@@ -660,12 +665,7 @@ impl<'c, 'a> Emitter<'c, 'a> {
                     self.spatial(x, &xt, [wt.shape[1], wt.shape[2]], a.stride, a.dilation, a.padding, &ot)?;
                 let b = self.bias(id, 2, c * m, ot.dtype)?;
                 let zp = self.zero_point(xt.dtype)?;
-                let attrs = [
-                    ("acc_type", self.acc_type()),
-                    ("pad", self.array(&pad)),
-                    ("stride", self.array(&a.stride.map(i64::from))),
-                    ("dilation", self.array(&a.dilation.map(i64::from))),
-                ];
+                let attrs = self.window_attrs(&pad, a.stride, a.dilation);
                 let y = self.op("tosa.depthwise_conv2d", &[x, w, b, zp, zp], &attrs, rt)?;
                 self.activation(y, a.activation, &ot)?
             }
