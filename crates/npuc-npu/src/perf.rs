@@ -42,7 +42,7 @@ use crate::reorder::{reorder, ReorderParams, Traversal};
 
 mod int8;
 mod lower;
-use int8::{accelerator_of, int8_view, weight_values};
+use int8::{int8_view, weight_values};
 
 /// Errors of the performance estimate.
 #[derive(Debug, Error)]
@@ -761,7 +761,8 @@ impl Ctx<'_> {
         let val = self.g.value(w);
         let n: usize = shape.iter().product();
         let values = weight_values(val, shape[0], n)?;
-        let accelerator = accelerator_of(self.target)?;
+        // The same micro-block depths the lowering encodes with (also for non-Ethos-U NPUs).
+        let accelerator = crate::lower::accelerator(self.target);
         let traversal = match kind {
             BlockKind::Depthwise => Traversal::Depthwise,
             _ if cfg.is_partkernel => Traversal::PartKernelFirst,

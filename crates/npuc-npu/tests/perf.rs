@@ -87,7 +87,19 @@ fn stage_table_provider_reports_the_estimate() {
 #[test]
 fn target_without_timing_is_an_error_and_a_gap_in_the_table() {
     let g = load("ds_cnn_int8.tflite");
-    let m = Target::builtin("mobile-npu").expect("target");
+    let mut m = Target::builtin("mobile-npu").expect("target");
+    m.timing = None;
     assert!(matches!(estimate(&g, &m), Err(PerfError::NoTiming { .. })));
     assert!(SimulatedCost::new(m).cost(&g).iter().all(|c| c.is_nan()));
+}
+
+/// The mobile NPU (assumed timing, 8x the MACs of the U65-256) costs SESR with its pixel
+/// shuffle on the NPU, faster than the microNPUs.
+#[test]
+fn the_mobile_npu_is_costed_and_outruns_the_micro_npus() {
+    let g = load("sesr_m5_x2_int8.tflite");
+    let mobile = estimate(&g, &Target::builtin("mobile-npu").unwrap()).expect("mobile estimate");
+    let u65 = estimate(&g, &Target::builtin("ethos-u65-256").unwrap()).expect("u65 estimate");
+    assert_eq!((mobile.npu_ops, mobile.cpu_ops), (18, 0));
+    assert!(mobile.latency_us > 0.0 && mobile.latency_us < u65.latency_us, "{} vs {}", mobile.latency_us, u65.latency_us);
 }

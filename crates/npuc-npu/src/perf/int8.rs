@@ -6,9 +6,7 @@ use std::borrow::Cow;
 
 use npuc_ir::graph::{Graph, Value, ValueId};
 use npuc_ir::types::DType;
-use npuc_target::Target;
 
-use crate::reorder::Accelerator;
 
 /// `g` with every float tensor retyped as int8: the graph the NPU would run after
 /// quantization, for partitioning only (constants are shared, not copied).
@@ -25,20 +23,6 @@ pub(super) fn int8_view(g: &Graph) -> Cow<'_, Graph> {
         }
     }
     Cow::Owned(view)
-}
-
-/// The reorder's accelerator for a target, from its Vela accelerator name.
-pub(super) fn accelerator_of(t: &Target) -> Result<Accelerator, String> {
-    let name = t.vela.as_ref().map(|v| v.accelerator_config.as_str()).unwrap_or(t.name.as_str());
-    Ok(match name {
-        "ethos-u55-32" => Accelerator::U55_32,
-        "ethos-u55-64" => Accelerator::U55_64,
-        "ethos-u55-128" => Accelerator::U55_128,
-        "ethos-u55-256" => Accelerator::U55_256,
-        "ethos-u65-256" => Accelerator::U65_256,
-        "ethos-u65-512" => Accelerator::U65_512,
-        other => return Err(format!("no Ethos-U weight format for accelerator {other}")),
-    })
 }
 
 /// Weights as the zero-point-free values the stream carries. Float weights are quantized
