@@ -101,5 +101,10 @@ fn the_mobile_npu_is_costed_and_outruns_the_micro_npus() {
     let mobile = estimate(&g, &Target::builtin("mobile-npu").unwrap()).expect("mobile estimate");
     let u65 = estimate(&g, &Target::builtin("ethos-u65-256").unwrap()).expect("u65 estimate");
     assert_eq!((mobile.npu_ops, mobile.cpu_ops), (18, 0));
-    assert!(mobile.latency_us > 0.0 && mobile.latency_us < u65.latency_us, "{} vs {}", mobile.latency_us, u65.latency_us);
+    assert!(
+        mobile.latency_us > 0.0 && mobile.latency_us < u65.latency_us,
+        "{} vs {}",
+        mobile.latency_us,
+        u65.latency_us
+    );
 }

@@ -54,6 +54,11 @@ const W_OPTS: [WOpt; 13] = [
     WOpt::Uncompressed,
 ];
 
+/// A Golomb-Rice cost standing for "impossible" in the palette search's (saturating) sums:
+/// a sum holding one stays at or above it, while possible sums (below 2^32 weights x 39
+/// bits) stay below.
+const GRC_INF: u64 = 1 << 40;
+
 /// Number of zero-run Golomb–Rice options (k = 0..=3).
 const NZ: usize = MAX_ZDIV as usize + 1;
 
@@ -233,20 +238,26 @@ fn choose_palette(hist: &[u64]) -> PaletteChoice {
     let mut best: Option<(u64, PaletteChoice)> = None;
     let max_n = order.len().min(MAX_PALETTE);
     let sizes = std::iter::once(0).chain(2..=max_n.max(2));
+    // Golomb-Rice bits per index for the first 12 options (they do not depend on the
+    // palette), impossible codes at GRC_INF; the uncompressed option is priced per palette.
+    let grc: Vec<[u64; 12]> = (0..512 + MAX_PALETTE as u32)
+        .map(|i| std::array::from_fn(|o| w_cost(W_OPTS[o], i, None).min(GRC_INF)))
+        .collect();
     for n in sizes {
         let pal = palette_of(&order, hist, n);
         // Every present value has its own index (palette entries and direct values never
         // share one), so the data cost is a sum over the distinct values.
-        let data = W_OPTS
-            .iter()
-            .map(|&o| {
-                order.iter().fold(0u64, |acc, &s| {
-                    let c = hist[s as usize];
-                    acc.saturating_add(c.saturating_mul(w_cost(o, pal.index_of[s as usize], pal.uncompressed_width)))
-                })
-            })
-            .min()
-            .unwrap_or(INF);
+        let mut sums = [0u64; 12];
+        let mut plain = 0u64;
+        for &s in &order {
+            let (c, i) = (hist[s as usize], pal.index_of[s as usize]);
+            for (x, &bits) in sums.iter_mut().zip(&grc[i as usize]) {
+                *x = x.saturating_add(c.saturating_mul(bits));
+            }
+            plain = plain.saturating_add(c.saturating_mul(w_cost(WOpt::Uncompressed, i, pal.uncompressed_width)));
+        }
+        let grc_best = sums.iter().map(|&x| if x >= GRC_INF { INF } else { x }).min().unwrap_or(INF);
+        let data = grc_best.min(plain);
         let total = data.saturating_add(pal.lut.len() as u64 * u64::from(pal.bits));
         if best.as_ref().is_none_or(|(b, _)| total < *b) {
             best = Some((total, pal));

@@ -7,7 +7,6 @@ use std::borrow::Cow;
 use npuc_ir::graph::{Graph, Value, ValueId};
 use npuc_ir::types::DType;
 
-
 /// `g` with every float tensor retyped as int8: the graph the NPU would run after
 /// quantization, for partitioning only (constants are shared, not copied).
 pub(super) fn int8_view(g: &Graph) -> Cow<'_, Graph> {
