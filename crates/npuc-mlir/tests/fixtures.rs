@@ -73,7 +73,7 @@ fn every_fixture_exports_and_mlir_opt_verifies_it() {
     }
     // The control-flow fixtures name the op that stops them.
     for line in &report {
-        assert!(line.contains("(IF)") || line.contains("(WHILE)"), "{line}");
+        assert!(line.contains("(if)") || line.contains("(while)"), "{line}");
     }
 }
 

@@ -86,19 +86,26 @@ impl<'c, 'a> Emitter<'c, 'a> {
                     self.op("tosa.cast", &[i], &[], self.ty(&ot.shape, ot.dtype)?)?
                 }
             }
-            // Comparisons npuc keeps opaque (they feed control flow).
-            Op::Opaque(q) if q.name == "GREATER" || q.name == "LESS" || q.name == "GREATER_EQUAL" => {
+            // Comparisons (they feed control flow). TOSA has greater, greater_equal and
+            // equal; the others swap operands or negate.
+            op if op.is_comparison() => {
                 let (a, at) = self.ranked(id, 0, ot.rank())?;
                 let (b, bt) = self.ranked(id, 1, ot.rank())?;
                 if at.dtype != bt.dtype || at.quant != bt.quant {
                     return Err(self.unsupported("operands of different types"));
                 }
-                let (name, x, y) = match q.name.as_str() {
-                    "GREATER" => ("tosa.greater", a, b),
-                    "LESS" => ("tosa.greater", b, a),
-                    _ => ("tosa.greater_equal", a, b),
-                };
-                self.op(name, &[x, y], &[], self.ty(&ot.shape, ot.dtype)?)?
+                let bool_ty = self.ty(&ot.shape, ot.dtype)?;
+                match op {
+                    Op::Greater => self.op("tosa.greater", &[a, b], &[], bool_ty)?,
+                    Op::Less => self.op("tosa.greater", &[b, a], &[], bool_ty)?,
+                    Op::GreaterEqual => self.op("tosa.greater_equal", &[a, b], &[], bool_ty)?,
+                    Op::LessEqual => self.op("tosa.greater_equal", &[b, a], &[], bool_ty)?,
+                    Op::Equal => self.op("tosa.equal", &[a, b], &[], bool_ty)?,
+                    _ => {
+                        let eq = self.op("tosa.equal", &[a, b], &[], bool_ty)?;
+                        self.op("tosa.logical_not", &[eq], &[], self.ty(&ot.shape, ot.dtype)?)?
+                    }
+                }
             }
             Op::ResizeBilinear(r) => self.resize(id, r, "BILINEAR", ot)?,
             Op::ResizeNearestNeighbor(r) => self.resize(id, r, "NEAREST_NEIGHBOR", ot)?,
