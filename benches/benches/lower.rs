@@ -3,7 +3,9 @@
 //! lowering (which reuses those streams), then the artifact's bytes. MobileNetV2 (α 0.35,
 //! 96×96, 0.5 MB of weights) and SESR-M5 ×2 on ethos-u55-128; the weight encoder dominates,
 //! so growth with the weight bytes shows. Vela 5.2's compile of the same models is measured
-//! side by side by tools/compare-vela.py.
+//! side by side by tools/compare-vela.py. A second group runs the functional simulator on the
+//! lowered artifacts (decode, un-reorder, execute at planned offsets), against the
+//! reference interpreter on the same graph and inputs as the peer.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -33,6 +35,21 @@ fn bench(c: &mut Criterion) {
                 npuc_npu::artifact::write(&p)
             })
         });
+    }
+    group.finish();
+
+    let mut group = c.benchmark_group("npu_sim_vs_interpreter");
+    group.sample_size(10);
+    for model in ["mobilenet_v2_035_96_int8.tflite", "sesr_m5_x2_int8.tflite"] {
+        let g = graph(model);
+        let p = lower(&g, &target, &LowerOptions::default()).expect("lower");
+        let inputs = npuc_interp::random_inputs(&g, 0);
+        let name = model.trim_end_matches(".tflite");
+        group.bench_function(format!("{name}/sim"), |b| {
+            b.iter(|| npuc_npu::sim::simulate(&p, &inputs).expect("simulate"))
+        });
+        let interp = npuc_interp::Interpreter::new(&g, &npuc_interp::Options { threads: 1 }).expect("interpreter");
+        group.bench_function(format!("{name}/interpreter"), |b| b.iter(|| interp.run(inputs.clone()).expect("run")));
     }
     group.finish();
 }

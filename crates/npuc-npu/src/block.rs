@@ -448,7 +448,9 @@ mod tests {
         };
         let c = find_block_config(&t, &q).expect("block");
         assert!(c.ofm_block.iter().zip(t.blocks.ofm_block_max).all(|(a, m)| *a <= m));
-        let m = Target::builtin("mobile-npu").expect("builtin");
+        let mut m = Target::builtin("mobile-npu").expect("builtin");
+        assert!(find_block_config(&m, &q).is_ok(), "mobile-npu has an (assumed) timing model");
+        m.timing = None;
         assert!(matches!(find_block_config(&m, &q), Err(BlockError::NoTiming { .. })));
         let bad = BlockQuery { ifm_bits: 4, ..q };
         assert_eq!(find_block_config(&t, &bad), Err(BlockError::IfmBits { bits: 4 }));
