@@ -54,33 +54,31 @@ pub struct RunArgs {
     pub threads: usize,
 }
 
-/// Runs the model and prints a summary of each output; writes them as `.npy` when asked.
-pub fn run(m: &Module, args: &RunArgs) -> Result<String, DriverError> {
-    let file = args.model.display().to_string();
-    let g = m.main().ok_or_else(|| DriverError::input(&file, "model has no graph"))?;
-    let interp = Interpreter::for_module(m, 0, &Options { threads: args.threads })
-        .map_err(|e| DriverError::input(&file, format!("cannot execute: {e}")))?;
+/// A model input as `--input` finds it: its names (the tensor's first, then aliases such as
+/// the signature's) and its type.
+pub struct InputSlot {
+    /// Names the input answers to.
+    pub names: Vec<String>,
+    /// Its type (random inputs follow it; given arrays must match its shape).
+    pub ty: npuc_ir::TensorType,
+}
 
-    // Inputs are named by tensor name, signature name or position.
-    let sig = m.signatures.iter().find(|s| s.graph == 0);
-    let mut given: Vec<Option<Tensor>> = vec![None; g.inputs.len()];
-    for spec in &args.inputs {
+/// The inputs that `NAME=FILE.npy` specs give (by any name of a slot, or by position), the
+/// others drawn from `seed` as `npuc run` draws them.
+pub fn gather_inputs(specs: &[String], slots: &[InputSlot], seed: u64) -> Result<Vec<Tensor>, DriverError> {
+    let mut given: Vec<Option<Tensor>> = vec![None; slots.len()];
+    for spec in specs {
         let (name, path) =
             spec.split_once('=').ok_or_else(|| DriverError::usage(spec, "--input takes NAME=FILE.npy"))?;
-        let index = g
-            .inputs
+        let index = slots
             .iter()
-            .position(|&v| g.value(v).name == name)
-            .or_else(|| {
-                sig.and_then(|s| s.inputs.iter().find(|(n, _)| n == name))
-                    .and_then(|(_, v)| g.inputs.iter().position(|x| x == v))
-            })
-            .or_else(|| name.parse::<usize>().ok().filter(|&i| i < g.inputs.len()))
+            .position(|s| s.names.iter().any(|n| n == name))
+            .or_else(|| name.parse::<usize>().ok().filter(|&i| i < slots.len()))
             .ok_or_else(|| {
-                let names: Vec<&str> = g.inputs.iter().map(|&v| g.value(v).name.as_str()).collect();
+                let names: Vec<&str> = slots.iter().filter_map(|s| s.names.first().map(String::as_str)).collect();
                 DriverError::usage(spec, format!("no input named '{name}' (inputs: {})", names.join(", ")))
             })?;
-        let ty = &g.value(g.inputs[index]).ty;
+        let ty = &slots[index].ty;
         let bytes = std::fs::read(path).map_err(|e| DriverError::input(path, format!("cannot read: {e}")))?;
         let t = npy::read(&bytes, ty.dtype).map_err(|e| DriverError::input(path, e))?;
         if t.shape != ty.shape {
@@ -91,12 +89,31 @@ pub fn run(m: &Module, args: &RunArgs) -> Result<String, DriverError> {
         }
         given[index] = Some(t);
     }
-    let mut rng = ChaCha8Rng::seed_from_u64(args.seed);
-    let inputs: Vec<Tensor> = given
-        .into_iter()
-        .zip(&g.inputs)
-        .map(|(t, &v)| t.unwrap_or_else(|| random_tensor(&g.value(v).ty, &mut rng)))
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    Ok(given.into_iter().zip(slots).map(|(t, s)| t.unwrap_or_else(|| random_tensor(&s.ty, &mut rng))).collect())
+}
+
+/// Runs the model and prints a summary of each output; writes them as `.npy` when asked.
+pub fn run(m: &Module, args: &RunArgs) -> Result<String, DriverError> {
+    let file = args.model.display().to_string();
+    let g = m.main().ok_or_else(|| DriverError::input(&file, "model has no graph"))?;
+    let interp = Interpreter::for_module(m, 0, &Options { threads: args.threads })
+        .map_err(|e| DriverError::input(&file, format!("cannot execute: {e}")))?;
+
+    // Inputs are named by tensor name, signature name or position.
+    let sig = m.signatures.iter().find(|s| s.graph == 0);
+    let slots: Vec<InputSlot> = g
+        .inputs
+        .iter()
+        .map(|&v| {
+            let mut names = vec![g.value(v).name.clone()];
+            if let Some((n, _)) = sig.and_then(|s| s.inputs.iter().find(|(_, x)| *x == v)) {
+                names.push(n.clone());
+            }
+            InputSlot { names, ty: g.value(v).ty.clone() }
+        })
         .collect();
+    let inputs = gather_inputs(&args.inputs, &slots, args.seed)?;
 
     let outputs = interp.run(inputs).map_err(|e| DriverError::input(&file, e.to_string()))?;
 

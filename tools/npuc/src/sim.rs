@@ -7,14 +7,11 @@
 use std::fmt::Write as _;
 use std::path::PathBuf;
 
-use rand::SeedableRng;
-use rand_chacha::ChaCha8Rng;
-
-use npuc_interp::{npy, random_tensor, Tensor};
+use npuc_interp::npy;
 use npuc_npu::{artifact, sim};
 
 use crate::error::DriverError;
-use crate::run::summary;
+use crate::run::{gather_inputs, summary, InputSlot};
 
 /// Arguments of `npuc sim`.
 pub struct SimArgs {
@@ -35,36 +32,9 @@ pub fn sim(args: &SimArgs) -> Result<String, DriverError> {
         artifact::ArtifactError::Io { source, .. } => DriverError::input(&file, format!("cannot read: {source}")),
         e => DriverError::input(&file, e.to_string()),
     })?;
-    let mut given: Vec<Option<Tensor>> = vec![None; p.inputs.len()];
-    for spec in &args.inputs {
-        let (name, path) =
-            spec.split_once('=').ok_or_else(|| DriverError::usage(spec, "--input takes NAME=FILE.npy"))?;
-        let index = p
-            .inputs
-            .iter()
-            .position(|d| d.name == name)
-            .or_else(|| name.parse::<usize>().ok().filter(|&i| i < p.inputs.len()))
-            .ok_or_else(|| {
-                let names: Vec<&str> = p.inputs.iter().map(|d| d.name.as_str()).collect();
-                DriverError::usage(spec, format!("no input named '{name}' (inputs: {})", names.join(", ")))
-            })?;
-        let want = &p.inputs[index].tensor;
-        let bytes = std::fs::read(path).map_err(|e| DriverError::input(path, format!("cannot read: {e}")))?;
-        let t = npy::read(&bytes, want.dtype).map_err(|e| DriverError::input(path, e))?;
-        if t.shape != want.shape {
-            return Err(DriverError::input(
-                path,
-                format!("array has shape {:?} but input '{name}' is {:?}", t.shape, want.shape),
-            ));
-        }
-        given[index] = Some(t);
-    }
-    let mut rng = ChaCha8Rng::seed_from_u64(args.seed);
-    let inputs: Vec<Tensor> = given
-        .into_iter()
-        .zip(&p.inputs)
-        .map(|(t, d)| t.unwrap_or_else(|| random_tensor(&d.tensor.tensor_type(), &mut rng)))
-        .collect();
+    let slots: Vec<InputSlot> =
+        p.inputs.iter().map(|d| InputSlot { names: vec![d.name.clone()], ty: d.tensor.tensor_type() }).collect();
+    let inputs = gather_inputs(&args.inputs, &slots, args.seed)?;
     let outputs = sim::simulate(&p, &inputs).map_err(|e| DriverError::input(&file, e.to_string()))?;
     let mut report = String::new();
     for (i, (t, d)) in outputs.iter().zip(&p.outputs).enumerate() {
