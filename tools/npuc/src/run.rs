@@ -15,9 +15,17 @@ use npuc_interp::npy;
 
 /// Makes a name safe as a file name: anything but ASCII letters, digits, `.`, `_`, `-`
 /// becomes `_`.
+/// Characters of a tensor name kept in an output file name.
+const MAX_STEM_CHARS: usize = 120;
+
 fn file_stem(name: &str) -> String {
-    let s: String =
-        name.chars().map(|c| if c.is_ascii_alphanumeric() || "._-".contains(c) { c } else { '_' }).collect();
+    // File names are limited to 255 bytes and converter-made tensor names can be longer
+    // (fused op chains): keep the first characters, the index prefix keeps names unique.
+    let s: String = name
+        .chars()
+        .take(MAX_STEM_CHARS)
+        .map(|c| if c.is_ascii_alphanumeric() || "._-".contains(c) { c } else { '_' })
+        .collect();
     if s.is_empty() {
         "output".into()
     } else {
@@ -139,4 +147,19 @@ pub fn run(m: &Module, args: &RunArgs) -> Result<String, DriverError> {
         report.push('\n');
     }
     Ok(report)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn output_file_stems_are_sanitized_and_short_enough_for_any_file_system() {
+        assert_eq!(file_stem("PartitionedCall:0"), "PartitionedCall_0");
+        assert_eq!(file_stem(""), "output");
+        let long = "model/block_16/project/BatchNorm/FusedBatchNormV3;".repeat(8);
+        let stem = file_stem(&long);
+        assert_eq!(stem.len(), MAX_STEM_CHARS);
+        assert!(stem.starts_with("model_block_16_project_BatchNorm"), "{stem}");
+    }
 }
