@@ -7,29 +7,22 @@
 //! lowered artifacts (decode, un-reorder, execute at planned offsets), against the
 //! reference interpreter on the same graph and inputs as the peer.
 
-use std::path::Path;
 use std::sync::Arc;
 
 use criterion::{criterion_group, criterion_main, Criterion};
 use npuc_npu::lower::{lower, LowerOptions};
-use npuc_npu::perf::{estimate_with, EncodedSizes};
+use npuc_npu::perf::{estimate_with, WeightStreams};
 use npuc_target::Target;
-
-fn graph(name: &str) -> npuc_ir::Graph {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tools/fixtures/models").join(name);
-    let module = npuc_tflite::import_file(&path).expect("import fixture");
-    module.main().expect("main graph").clone()
-}
 
 fn bench(c: &mut Criterion) {
     let target = Target::builtin("ethos-u55-128").expect("builtin target");
     let mut group = c.benchmark_group("npu_compile_u55_128");
     group.sample_size(10);
     for model in ["mobilenet_v2_035_96_int8.tflite", "sesr_m5_x2_int8.tflite"] {
-        let g = graph(model);
+        let g = npuc_benches::fixture_graph(model);
         group.bench_function(model.trim_end_matches(".tflite"), |b| {
             b.iter(|| {
-                let streams = Arc::new(EncodedSizes::default());
+                let streams = Arc::new(WeightStreams::default());
                 estimate_with(&g, &target, &streams).expect("estimate");
                 let p = lower(&g, &target, &LowerOptions { streams, ..Default::default() }).expect("lower");
                 npuc_npu::artifact::write(&p)
@@ -41,7 +34,7 @@ fn bench(c: &mut Criterion) {
     let mut group = c.benchmark_group("npu_sim_vs_interpreter");
     group.sample_size(10);
     for model in ["mobilenet_v2_035_96_int8.tflite", "sesr_m5_x2_int8.tflite"] {
-        let g = graph(model);
+        let g = npuc_benches::fixture_graph(model);
         let p = lower(&g, &target, &LowerOptions::default()).expect("lower");
         let inputs = npuc_interp::random_inputs(&g, 0);
         let name = model.trim_end_matches(".tflite");

@@ -193,3 +193,11 @@ pub fn mobilenet_v2(alpha: f32, res: usize, int8: bool) -> Module {
     b.g.outputs.push(out);
     Module::from_graph(b.g)
 }
+
+/// The main graph of a committed fixture (`tools/fixtures/models/NAME`, NAME with its
+/// `.tflite` extension).
+pub fn fixture_graph(name: &str) -> Graph {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../tools/fixtures/models").join(name);
+    let module = npuc_tflite::import_file(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    module.main().unwrap_or_else(|| panic!("{}: no graph", path.display())).clone()
+}

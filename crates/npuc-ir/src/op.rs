@@ -469,6 +469,21 @@ impl Op {
         }
     }
 
+    /// Whether the op combines two tensors element by element with broadcasting (ADD, SUB,
+    /// MUL, DIV, MAXIMUM, MINIMUM, SQUARED_DIFFERENCE): the result has the broadcast shape.
+    pub fn is_binary_elementwise(&self) -> bool {
+        matches!(
+            self,
+            Op::Add { .. }
+                | Op::Sub { .. }
+                | Op::Mul { .. }
+                | Op::Div { .. }
+                | Op::Maximum
+                | Op::Minimum
+                | Op::SquaredDifference
+        )
+    }
+
     /// Whether the op maps each element to one element by a fixed function of it alone
     /// (activations, exp, sqrt, …): shape, layout and channel count pass through.
     pub fn is_unary_elementwise(&self) -> bool {

@@ -44,7 +44,7 @@ pub struct LowerOptions {
     /// Arena alignment in bytes.
     pub alignment: u64,
     /// Weight streams already encoded (e.g. by the cycle model's estimates of the same graph).
-    pub streams: std::sync::Arc<crate::perf::EncodedSizes>,
+    pub streams: std::sync::Arc<crate::perf::WeightStreams>,
 }
 
 impl Default for LowerOptions {

@@ -227,7 +227,7 @@ struct Pass {
 
 /// Estimates `g` on `target`. See the module doc for the model.
 pub fn estimate(g: &Graph, target: &Target) -> Result<PerfReport, PerfError> {
-    estimate_with(g, target, &EncodedSizes::default())
+    estimate_with(g, target, &WeightStreams::default())
 }
 
 /// The OFM block the model picks for the pass of `op` that reads its weights: its depth and
@@ -236,16 +236,23 @@ pub fn estimate(g: &Graph, target: &Target) -> Result<PerfReport, PerfError> {
 /// `[timing]` model.
 pub fn weight_block(g: &Graph, target: &Target, op: OpId) -> Option<BlockConfig> {
     let timing = target.timing.as_ref()?;
-    let (device, sizes) = (HashMap::new(), EncodedSizes::default());
+    let (device, streams) = (HashMap::new(), WeightStreams::default());
     // The block search looks at shapes and kinds only, not at where tensors live.
-    let cx =
-        Ctx { sizes: &sizes, g, target, timing, device: &device, fm_level: Level::Sram, weight_level: Level::External };
+    let cx = Ctx {
+        streams: &streams,
+        g,
+        target,
+        timing,
+        device: &device,
+        fm_level: Level::Sram,
+        weight_level: Level::External,
+    };
     let pass = cx.passes(op).ok()?.into_iter().find(|p| p.weights.is_some())?;
     find_block_config(target, &pass.query).ok()
 }
 
-/// [`estimate`], reusing (and adding to) the weight stream sizes in `sizes`.
-pub fn estimate_with(g: &Graph, target: &Target, sizes: &EncodedSizes) -> Result<PerfReport, PerfError> {
+/// [`estimate`], reusing (and adding to) the weight streams already encoded in `streams`.
+pub fn estimate_with(g: &Graph, target: &Target, streams: &WeightStreams) -> Result<PerfReport, PerfError> {
     let timing = target.timing.as_ref().ok_or_else(|| PerfError::NoTiming { target: target.name.clone() })?;
     // Float graphs are placed as their int8 form would be.
     let part = partition(&int8_view(g), target)?;
@@ -254,7 +261,7 @@ pub fn estimate_with(g: &Graph, target: &Target, sizes: &EncodedSizes) -> Result
     let plan = plan_memory(g, &order, &PlanOptions::default())?;
     let fm_level = if plan.arena_bytes <= target.memory.sram.size_bytes { Level::Sram } else { Level::External };
     let weight_level = if target.memory.mode == MemoryMode::SramOnly { Level::Sram } else { Level::External };
-    let cx = Ctx { g, target, timing, device: &device, fm_level, weight_level, sizes };
+    let cx = Ctx { g, target, timing, device: &device, fm_level, weight_level, streams };
 
     let mut ops = Vec::with_capacity(order.len());
     let mut prev_slack = 0u64;
@@ -349,7 +356,7 @@ enum PassError {
 }
 
 struct Ctx<'a> {
-    sizes: &'a EncodedSizes,
+    streams: &'a WeightStreams,
     g: &'a Graph,
     target: &'a Target,
     timing: &'a npuc_target::Timing,
@@ -776,7 +783,7 @@ impl Ctx<'_> {
             dilation: (1, 1),
         };
         let ordered = reorder(&values, shape, &params).map_err(|e| format!("weight reorder: {e}"))?;
-        let stream = self.sizes.encode(&ordered).map_err(|e| format!("weight encode: {e}"))?;
+        let stream = self.streams.encode(&ordered).map_err(|e| format!("weight encode: {e}"))?;
         Ok(round_up(stream.len() as u64, 16))
     }
 }
@@ -785,9 +792,9 @@ impl Ctx<'_> {
 /// every stage of a pipeline, then lowered, encodes each unchanged filter once (encoding
 /// dominates both the estimate's and the lowering's time).
 #[derive(Debug, Default)]
-pub struct EncodedSizes(std::sync::Mutex<HashMap<[u8; 32], std::sync::Arc<Vec<u8>>>>);
+pub struct WeightStreams(std::sync::Mutex<HashMap<[u8; 32], std::sync::Arc<Vec<u8>>>>);
 
-impl EncodedSizes {
+impl WeightStreams {
     /// The compressed stream of `ordered` (reordered weights), encoded at most once.
     pub fn encode(&self, ordered: &[i16]) -> Result<std::sync::Arc<Vec<u8>>, crate::codec::CodecError> {
         let bytes: Vec<u8> = ordered.iter().flat_map(|v| v.to_le_bytes()).collect();
@@ -809,14 +816,14 @@ impl EncodedSizes {
 pub struct SimulatedCost {
     /// The target costed.
     pub target: Target,
-    /// Weight stream sizes shared by every stage (and with whoever holds the other `Arc`).
-    pub sizes: std::sync::Arc<EncodedSizes>,
+    /// Weight streams shared by every stage (and with whoever holds the other `Arc`).
+    pub streams: std::sync::Arc<WeightStreams>,
 }
 
 impl SimulatedCost {
     /// A provider for `target` with an empty size cache.
     pub fn new(target: Target) -> Self {
-        SimulatedCost { target, sizes: Default::default() }
+        SimulatedCost { target, streams: Default::default() }
     }
 }
 
@@ -833,7 +840,7 @@ impl npuc_pass::CostProvider for SimulatedCost {
     /// `[timing]` model, or a stage whose shapes are not inferred yet): the stage table shows
     /// the gap instead of failing the pipeline.
     fn cost(&self, g: &Graph) -> Vec<f64> {
-        match estimate_with(g, &self.target, &self.sizes) {
+        match estimate_with(g, &self.target, &self.streams) {
             Ok(r) => vec![r.cycles as f64, r.latency_us, r.energy_uj, r.sram_bytes as f64],
             Err(_) => vec![f64::NAN; 4],
         }

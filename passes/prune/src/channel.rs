@@ -168,13 +168,7 @@ impl<'g> Planner<'g> {
                 self.join(data(0)?)?;
                 self.cut_const(op, 1, "alpha")?;
             }
-            Op::Add { .. }
-            | Op::Sub { .. }
-            | Op::Mul { .. }
-            | Op::Div { .. }
-            | Op::Maximum
-            | Op::Minimum
-            | Op::SquaredDifference => {
+            o if o.is_binary_elementwise() => {
                 for slot in 0..2 {
                     let v = data(slot)?;
                     let val = g.value(v);
@@ -277,18 +271,8 @@ impl<'g> Planner<'g> {
                 (Op::Conv2d(_) | Op::FullyConnected(_) | Op::DepthwiseConv2d(_), _) => {
                     return Err(format!("tensor '{}' is read as weights by {}", val.name, describe(g, op)))
                 }
-                (
-                    Op::Add { .. }
-                    | Op::Sub { .. }
-                    | Op::Mul { .. }
-                    | Op::Div { .. }
-                    | Op::Maximum
-                    | Op::Minimum
-                    | Op::SquaredDifference,
-                    0 | 1,
-                )
-                | (Op::Concatenation { .. }, _)
-                | (_, 0) => self.follow(op)?,
+                (o, 0 | 1) if o.is_binary_elementwise() => self.follow(op)?,
+                (Op::Concatenation { .. }, _) | (_, 0) => self.follow(op)?,
                 // A size, axis or padding operand computed from the channels.
                 _ => return Err(format!("tensor '{}' is operand {slot} of {}", val.name, describe(g, op))),
             }

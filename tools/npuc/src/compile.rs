@@ -328,16 +328,17 @@ pub fn compile(args: CompileArgs) -> Result<(), DriverError> {
         check_numerics: args.check_numerics,
         seed,
     };
-    // One cache of encoded weight sizes for every stage's estimate and the final one.
-    let sizes = std::sync::Arc::new(npuc_npu::perf::EncodedSizes::default());
+    // One cache of encoded weight streams for every stage's estimate, the lowering and the
+    // final estimate.
+    let streams = std::sync::Arc::new(npuc_npu::perf::WeightStreams::default());
     let providers: Vec<Box<dyn npuc_pass::CostProvider>> = match &target {
-        Some(t) => vec![Box::new(npuc_npu::perf::SimulatedCost { target: t.clone(), sizes: sizes.clone() })],
+        Some(t) => vec![Box::new(npuc_npu::perf::SimulatedCost { target: t.clone(), streams: streams.clone() })],
         None => Vec::new(),
     };
     let report = crate::opt::run_pipeline(&mut module, passes, instrumentation, &args.model, providers)?;
     let npu = match (output, &target) {
         (Output::Npu, Some(t)) => {
-            Some(crate::npu::lower_and_write(&module, t, &pipeline, &report, &sizes, &args.model, &args.output)?)
+            Some(crate::npu::lower_and_write(&module, t, &pipeline, &report, &streams, &args.model, &args.output)?)
         }
         (Output::Model(format), _) => {
             let bytes = model_io::render(&module, format, args.full_constants).map_err(|e| e.in_file(&args.output))?;

@@ -35,7 +35,7 @@ pub fn lower_and_write(
     target: &Target,
     pipeline: &str,
     report: &PipelineReport,
-    sizes: &std::sync::Arc<perf::EncodedSizes>,
+    streams: &std::sync::Arc<perf::WeightStreams>,
     model: &Path,
     output: &Path,
 ) -> Result<NpuOutcome, DriverError> {
@@ -49,7 +49,7 @@ pub fn lower_and_write(
 
     // The cycle model costs the same graph the program was lowered from.
     let mut notes = Vec::new();
-    match perf::estimate_with(g, target, sizes) {
+    match perf::estimate_with(g, target, streams) {
         Ok(r) => {
             program.metadata.insert("cycles".into(), r.cycles.into());
             program.metadata.insert("latency_us".into(), r.latency_us.into());

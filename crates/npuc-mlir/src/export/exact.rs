@@ -284,17 +284,7 @@ impl<'c, 'a> Emitter<'c, 'a> {
         let (x, xt) = self.input(id, 0)?;
         let (sx, zx) = self.qparams(&xt)?;
         let (so, zo) = self.qparams(ot)?;
-        let rank = xt.rank() as i64;
-        let mut axes = Vec::new();
-        for a in self.const_ints(id, 1)? {
-            let n = if a < 0 { a + rank } else { a };
-            if !(0..rank).contains(&n) {
-                return Err(self.unsupported(format!("axis {a} out of range for rank {rank}")));
-            }
-            axes.push(n as usize);
-        }
-        axes.sort_unstable();
-        axes.dedup();
+        let axes = self.reduce_axes(id, xt.rank())?;
         let raw = TensorType::new(DType::I32, xt.shape.clone());
         let mut y =
             if mean { self.widen(x, &xt)? } else { self.rescale(x, &xt.shape, xt.dtype, 0, DType::I32, 0, &[1.0])? };

@@ -555,6 +555,36 @@ impl<'c, 'a> Emitter<'c, 'a> {
         TypeAttribute::new(Type::float32(self.context)).into()
     }
 
+    /// The sorted, distinct axes of a reduction (operand 1 of `id`) over a rank-`rank` input.
+    fn reduce_axes(&self, id: OpId, rank: usize) -> Res<Vec<usize>> {
+        let rank = rank as i64;
+        let mut axes = Vec::new();
+        for a in self.const_ints(id, 1)? {
+            let n = if a < 0 { a + rank } else { a };
+            if !(0..rank).contains(&n) {
+                return Err(self.unsupported(format!("axis {a} out of range for rank {rank}")));
+            }
+            axes.push(n as usize);
+        }
+        axes.sort_unstable();
+        axes.dedup();
+        Ok(axes)
+    }
+
+    /// A fully connected layer's `(out, in, rows)`: `[out, in]` weights over an input read as
+    /// rows of `in` elements.
+    fn fc_rows(&self, xt: &TensorType, wt: &TensorType) -> Res<(usize, usize, usize)> {
+        if wt.rank() != 2 || wt.shape[1] == 0 {
+            return Err(self.unsupported("weights must be [out, in]"));
+        }
+        let (n, k) = (wt.shape[0], wt.shape[1]);
+        let count: usize = xt.shape.iter().product();
+        if count % k != 0 {
+            return Err(self.unsupported(format!("input of {count} elements is not rows of {k}")));
+        }
+        Ok((n, k, count / k))
+    }
+
     /// The attributes every TOSA convolution takes: accumulator type, padding, stride, dilation.
     fn window_attrs(&self, pad: &[i64; 4], stride: [u32; 2], dilation: [u32; 2]) -> [(&'static str, Attribute<'c>); 4] {
         [
@@ -676,15 +706,7 @@ impl<'c, 'a> Emitter<'c, 'a> {
                 let (x, xt) = self.input(id, 0)?;
                 let wid = o.input(1).ok_or_else(|| self.unsupported("weights are missing"))?;
                 let wt = g.value(wid).ty.clone();
-                if wt.rank() != 2 || wt.shape[1] == 0 {
-                    return Err(self.unsupported("weights must be [out, in]"));
-                }
-                let (n, k) = (wt.shape[0], wt.shape[1]);
-                let count: usize = xt.shape.iter().product();
-                if count % k != 0 {
-                    return Err(self.unsupported(format!("input of {count} elements is not rows of {k}")));
-                }
-                let rows = count / k;
+                let (n, k, rows) = self.fc_rows(&xt, &wt)?;
                 let x3 = self.reshape(x, &xt.shape, &[1, rows, k], xt.dtype)?;
                 let wv = g.value(wid);
                 let w3 = match (wv.producer, wv.data.as_ref().and_then(|d| d.bytes())) {
@@ -817,17 +839,7 @@ impl<'c, 'a> Emitter<'c, 'a> {
             }
             Op::Mean { .. } | Op::Sum { .. } => {
                 let (x, xt) = self.input(id, 0)?;
-                let rank = xt.rank() as i64;
-                let mut axes = Vec::new();
-                for a in self.const_ints(id, 1)? {
-                    let n = if a < 0 { a + rank } else { a };
-                    if !(0..rank).contains(&n) {
-                        return Err(self.unsupported(format!("axis {a} out of range for rank {rank}")));
-                    }
-                    axes.push(n as usize);
-                }
-                axes.sort_unstable();
-                axes.dedup();
+                let axes = self.reduce_axes(id, xt.rank())?;
                 let mut shape = xt.shape.clone();
                 let mut y = x;
                 let mut count = 1usize;

@@ -393,15 +393,7 @@ impl<'c, 'a> Emitter<'c, 'a> {
         let wt = wv.ty.clone();
         self.check_int8(&xt, "the input")?;
         self.check_int8(&wt, "the weights")?;
-        if wt.rank() != 2 || wt.shape[1] == 0 {
-            return Err(self.unsupported("weights must be [out, in]"));
-        }
-        let (n, k) = (wt.shape[0], wt.shape[1]);
-        let count: usize = xt.shape.iter().product();
-        if count % k != 0 {
-            return Err(self.unsupported(format!("input of {count} elements is not rows of {k}")));
-        }
-        let rows = count / k;
+        let (n, k, rows) = self.fc_rows(&xt, &wt)?;
         let (_, zx) = self.qparams(&xt)?;
         let x3 = self.reshape(x, &xt.shape, &[1, rows, k], xt.dtype)?;
         let w3 = match (wv.producer, wv.data.as_ref().and_then(|d| d.bytes()), &wv.sparsity) {

@@ -50,13 +50,7 @@ pub(crate) fn eval(cx: &KernelCtx<'_>) -> Outcome {
     let op = &cx.op.op;
     match op {
         Op::Dequantize => return unary::dequantize(cx),
-        Op::Add { .. }
-        | Op::Sub { .. }
-        | Op::Mul { .. }
-        | Op::Div { .. }
-        | Op::Maximum
-        | Op::Minimum
-        | Op::SquaredDifference => return binary::eval(cx),
+        op if op.is_binary_elementwise() => return binary::eval(cx),
         // The data input of TRANSPOSE_CONV is operand 2 (0 is the output shape).
         Op::TransposeConv(a) => {
             return (dtype(2) == Some(DType::F32)).then(|| conv::transpose_conv(cx, a));
